@@ -1,0 +1,201 @@
+"""The safetensors header: its types, and a parser that trusts nothing in it.
+
+Format (https://huggingface.co/docs/safetensors/index#format): 8 bytes little-endian header
+length N, then N bytes of JSON mapping tensor names to {dtype, shape, data_offsets}, with an
+optional "__metadata__" object of strings; the tensor data follows. hubvram reads only the
+first 8 + N bytes. huggingface_hub's own parser (hf_api._parse_safetensors_header) accepts any
+JSON and raises KeyError/TypeError on odd shapes, so the checks below are ours.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import MalformedHeader
+
+# Same cap as huggingface_hub.constants.SAFETENSORS_MAX_HEADER_LENGTH (and safetensors' own 100 MB
+# is looser): a header beyond this is refused before a byte of it is requested.
+MAX_HEADER_BYTES = 25_000_000
+PREFIX_BYTES = 8
+MAX_RANK = 16
+MAX_ELEMENTS = 2**53  # far beyond any real tensor; keeps products and sums exact and bounded
+
+# Bits per element of every dtype the safetensors format defines (safetensors/src/tensor.rs Dtype).
+DTYPE_BITS: Mapping[str, int] = {
+    "BOOL": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as a safetensors header declares it."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class SafetensorsFile:
+    """The parsed header of one .safetensors file (no tensor data)."""
+
+    filename: str
+    tensors: tuple[TensorInfo, ...]
+    metadata: tuple[tuple[str, str], ...] = field(default=())
+    header_bytes: int = 0  # 8 + N: what reading this header costs
+
+    @property
+    def data_bytes(self) -> int:
+        return max((t.end for t in self.tensors), default=0)
+
+    def to_dict(self) -> dict:
+        header: dict = {}
+        if self.metadata:
+            header["__metadata__"] = dict(self.metadata)
+        for t in self.tensors:
+            header[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [t.start, t.end]}
+        return header
+
+
+def header_length(prefix: bytes, filename: str, file_size: int | None = None) -> int:
+    """Read and check the 8-byte length prefix; refuse lengths that cannot be a real header."""
+    if len(prefix) < PREFIX_BYTES:
+        raise MalformedHeader(f"{filename}: file is {len(prefix)} bytes, too short to be safetensors")
+    (length,) = struct.unpack("<Q", prefix[:PREFIX_BYTES])
+    if length < 2:
+        raise MalformedHeader(f"{filename}: safetensors header length is {length}, not a JSON object")
+    if length > MAX_HEADER_BYTES:
+        raise MalformedHeader(
+            f"{filename}: safetensors header declares {length:,} bytes, over the {MAX_HEADER_BYTES:,}-byte cap"
+        )
+    if file_size is not None and PREFIX_BYTES + length > file_size:
+        raise MalformedHeader(
+            f"{filename}: safetensors header declares {length:,} bytes but the file has {file_size:,}"
+        )
+    return length
+
+
+def parse_header(raw: bytes, filename: str, file_size: int | None = None) -> SafetensorsFile:
+    """Parse 8 + N header bytes (prefix included) into a SafetensorsFile, or raise MalformedHeader."""
+    length = header_length(raw, filename, file_size)
+    body = raw[PREFIX_BYTES : PREFIX_BYTES + length]
+    if len(body) < length:
+        raise MalformedHeader(f"{filename}: safetensors header truncated ({len(body):,} of {length:,} bytes)")
+    document = _load_json_object(body, filename)
+    metadata = _parse_metadata(document.pop("__metadata__", None), filename)
+    tensors = tuple(_parse_tensor(name, entry, filename) for name, entry in document.items())
+    data_size = None if file_size is None else file_size - PREFIX_BYTES - length
+    _check_layout(tensors, filename, data_size)
+    return SafetensorsFile(filename, tensors, metadata, PREFIX_BYTES + length)
+
+
+def _load_json_object(body: bytes, filename: str) -> dict:
+    def no_duplicates(pairs: list) -> dict:
+        result: dict = {}
+        for key, value in pairs:
+            if key in result:
+                raise MalformedHeader(f"{filename}: safetensors header names '{_short(key)}' twice")
+            result[key] = value
+        return result
+
+    try:
+        text = body.decode("utf-8")
+        document = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_reject_constant)
+    except MalformedHeader:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedHeader(f"{filename}: safetensors header is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(document, dict):
+        raise MalformedHeader(f"{filename}: safetensors header is JSON but not an object")
+    return document
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _parse_metadata(value: object, filename: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise MalformedHeader(f"{filename}: safetensors __metadata__ must map strings to strings")
+    return tuple(sorted(value.items()))
+
+
+def _parse_tensor(name: str, entry: object, filename: str) -> TensorInfo:
+    where = f"{filename}: tensor '{_short(name)}'"
+    if not name:
+        raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
+    if not isinstance(entry, dict):
+        raise MalformedHeader(f"{where} is not an object")
+    dtype = entry.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise MalformedHeader(f"{where} has unknown dtype {_short(repr(dtype))}")
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(_is_count(d) for d in shape):
+        raise MalformedHeader(f"{where} has an invalid shape (want up to {MAX_RANK} non-negative integers)")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise MalformedHeader(f"{where} declares an impossible {math.prod(shape):.3e} elements")
+    offsets = entry.get("data_offsets")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+        raise MalformedHeader(f"{where} has invalid data_offsets (want two non-negative integers)")
+    start, end = offsets
+    if end < start:
+        raise MalformedHeader(f"{where} has data_offsets that run backwards")
+    expected = math.ceil(math.prod(shape) * DTYPE_BITS[dtype] / 8)
+    if end - start != expected:
+        raise MalformedHeader(f"{where} spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}")
+    return TensorInfo(name, dtype, tuple(shape), start, end)
+
+
+def _check_layout(tensors: tuple[TensorInfo, ...], filename: str, data_size: int | None) -> None:
+    """Tensors must not overlap and must lie inside the data section (safetensors' validate())."""
+    previous_end = 0
+    for tensor in sorted(tensors, key=lambda t: (t.start, t.end)):
+        if tensor.start < previous_end:
+            raise MalformedHeader(f"{filename}: tensor '{_short(tensor.name)}' overlaps another tensor")
+        previous_end = tensor.end
+    if data_size is not None and previous_end > data_size:
+        raise MalformedHeader(f"{filename}: tensor data runs past the end of the file")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ELEMENTS * 8
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
