@@ -46,11 +46,13 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def per_gpu_bytes(total_bytes: int, n: int, *, replicated_bytes: int = 0) -> int:
-    """Bytes on each of n cards: the shardable part split evenly (rounded up), the replicated part on every card."""
+    """Bytes on each of n cards: the shardable part split evenly (rounded up), plus the replicated part."""
     return _ceil_div(total_bytes - replicated_bytes, n) + replicated_bytes
 
 
-def gpus_needed(total_bytes: int, memory_bytes: int, *, replicated_bytes: int = 0, max_gpus: int = 64) -> int | None:
+def gpus_needed(
+    total_bytes: int, memory_bytes: int, *, replicated_bytes: int = 0, max_gpus: int = 64
+) -> int | None:
     """Smallest n with ceil((total - replicated) / n) + replicated <= memory, or None past max_gpus.
 
     Closed form: ceil(x) <= k for an integer k iff x <= k, so n >= shardable / (memory - replicated).
@@ -69,7 +71,7 @@ def gpus_needed(total_bytes: int, memory_bytes: int, *, replicated_bytes: int = 
 
 
 def fit(total_bytes: int, gpu: Gpu, *, replicated_bytes: int = 0, max_gpus: int = 64) -> Fit:
-    """Fit of an estimate on `gpu`. replicated_bytes (runtime overhead, per-GPU buffers) is held by every card."""
+    """Fit of an estimate on `gpu`; replicated_bytes (runtime overhead, per-GPU buffers) sit on every card."""
     n = gpus_needed(total_bytes, gpu.memory_bytes, replicated_bytes=replicated_bytes, max_gpus=max_gpus)
     return Fit(
         gpu=gpu,
@@ -122,5 +124,6 @@ def _check(total_bytes: int, replicated_bytes: int, max_gpus: int) -> None:
         raise UsageError(f"the GPU count limit must be at least 1, got {max_gpus}")
     if total_bytes < 0 or replicated_bytes < 0 or replicated_bytes > total_bytes:
         raise ValueError(
-            f"need 0 <= replicated_bytes <= total_bytes, got replicated={replicated_bytes}, total={total_bytes}"
+            f"need 0 <= replicated_bytes <= total_bytes, "
+            f"got replicated={replicated_bytes}, total={total_bytes}"
         )

@@ -45,12 +45,12 @@ def test_40gb_on_24gb_cards_with_1gb_replicated_needs_two():
 
 
 def test_70b_fp16_on_h100s():
-    # H100 usable 81082 MiB = 85,020,983,296 B. 140 GB with 2 GiB replicated:
-    # shardable 140e9 - 2,147,483,648 = 137,852,516,352; per card room 85,020,983,296 - 2,147,483,648
-    # = 82,873,499,648 -> n = ceil(1.663...) = 2; each 68,926,258,176 + 2,147,483,648 = 71,073,741,824.
+    # H100 usable 81082 MiB = 85,020,639,232 B. 140 GB with 2 GiB replicated:
+    # shardable 140e9 - 2,147,483,648 = 137,852,516,352; per card room 85,020,639,232 - 2,147,483,648
+    # = 82,873,155,584 -> n = ceil(1.663...) = 2; each 68,926,258,176 + 2,147,483,648 = 71,073,741,824.
     result = fit(140 * GB, find_gpu("H100"), replicated_bytes=2 * GiB)
     assert (result.fits, result.gpus_needed, result.per_gpu_bytes) == (False, 2, 71_073_741_824)
-    assert result.headroom_bytes == 85_020_983_296 - 140 * GB
+    assert result.headroom_bytes == 85_020_639_232 - 140 * GB
 
 
 def test_replication_can_need_more_cards_than_plain_division():

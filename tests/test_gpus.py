@@ -164,7 +164,8 @@ def test_unknown_gpu_suggests_the_closest_names():
 
 
 def test_unknown_gpu_without_a_close_name():
-    with pytest.raises(UsageError, match=r"^unknown GPU 'qqqqq zzz'; not in the catalog; give its memory with --gpu-memory"):
+    expected = r"^unknown GPU 'qqqqq zzz'; not in the catalog; give its memory with --gpu-memory"
+    with pytest.raises(UsageError, match=expected):
         find_gpu("qqqqq zzz")
 
 
@@ -176,7 +177,9 @@ def test_l40_is_not_silently_an_l40s():
 def test_ambiguous_name_lists_the_sizes():
     with pytest.raises(UsageError) as info:
         find_gpu("A100")
-    assert str(info.value) == "GPU 'A100' is ambiguous: A100 40GB, A100 80GB; name the size, or pass --gpu-memory"
+    assert str(info.value) == (
+        "GPU 'A100' is ambiguous: A100 40GB, A100 80GB; name the size, or pass --gpu-memory"
+    )
     with pytest.raises(UsageError, match="Apple M3 Max 36GB, .*Apple M3 Max 128GB"):
         find_gpu("M3 Max")
 

@@ -1,0 +1,199 @@
+"""The command line: parse flags, call the stages, print. Nothing else lives here.
+
+Heavy modules (huggingface_hub, tabulate, transformers) are imported inside the commands so that
+`hubvram --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__
+from .errors import HubVramError
+
+MODES = ("inference", "training", "both")
+DTYPES = ("fp32", "fp16", "bf16", "int8", "int4", "fp8", "nf4")
+OPTIMIZERS = ("adamw", "adam", "sgd", "sgd-momentum", "adagrad", "rmsprop", "adamw-8bit")
+FORMATS = ("table", "json", "csv", "markdown")
+# Precisions shown by default beside the stored one, when --dtype is not given.
+DEFAULT_INFERENCE_WHAT_IFS = ("int8", "int4")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked for, as parsed from the flags (one object instead of a dozen parameters)."""
+
+    mode: str = "both"
+    dtype: str | None = None
+    batch_size: int = 1
+    seq_len: int | None = None
+    optimizer: str = "adamw"
+    overhead: int | None = None
+    gpus: tuple[str, ...] = ()
+    gpu_memory: tuple[str, ...] = ()
+    fmt: str = "table"
+
+
+class HubVramCLI(click.Group):
+    """`hubvram MODEL` runs the default `estimate` command; errors become one line and an exit status."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["estimate", *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except HubVramError as exc:
+            if _debug_requested():
+                raise
+            raise OneLineError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if _debug_requested():
+                raise
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            raise OneLineError(message, 3) from None
+
+
+class OneLineError(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"hubvram: error: {self.format_message()}", err=True, file=file)
+
+
+def _debug_requested() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get("hubvram.debug"))
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().meta["hubvram.debug"] = True
+    return value
+
+
+def _positive(_ctx, param: click.Parameter, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be a positive integer", param=param)
+    return value
+
+
+def _overhead(_ctx, param: click.Parameter, value: str | None) -> int | None:
+    if value is None or value.strip().lower() == "auto":
+        return None
+    from .gpus import parse_size
+
+    if value.strip() == "0":
+        return 0
+    try:
+        return parse_size(value)
+    except HubVramError as exc:
+        raise click.BadParameter(f"{exc} (or 'auto', or 0 to leave it out)", param=param) from None
+
+
+def estimate_options(fn):
+    """Flags shared by `hubvram MODEL` and `hubvram scan`."""
+    decorators = [
+        click.option("--mode", type=click.Choice(MODES), default="both", show_default=True, help="What to size."),
+        click.option("--dtype", type=click.Choice(DTYPES), help="Precision of the weights (default: as stored)."),
+        click.option("--batch-size", type=int, default=1, show_default=True, callback=_positive),
+        click.option(
+            "--seq-len", type=int, callback=_positive, help="Tokens per sequence (default: 2048, capped at the model's)."
+        ),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", show_default=True),
+        click.option(
+            "--overhead",
+            callback=_overhead,
+            metavar="BYTES|auto",
+            help="Runtime overhead per GPU (CUDA context, workspaces): 'auto' (default), a size like 1GiB, or 0.",
+        ),
+        click.option("--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."),
+        click.option("--gpu-memory", multiple=True, metavar="SIZE", help="A GPU by its memory, e.g. 24GiB."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
+        click.option("--revision", help="Branch, tag or commit (default: main)."),
+        click.option("--token", help="Hugging Face token (default: HF_TOKEN or the one saved by `hf auth login`)."),
+        click.option(
+            "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks."
+        ),
+    ]
+    return functools.reduce(lambda f, d: d(f), reversed(decorators), fn)
+
+
+def run_options(**kwargs) -> RunOptions:
+    return RunOptions(
+        mode=kwargs["mode"],
+        dtype=kwargs["dtype"],
+        batch_size=kwargs["batch_size"],
+        seq_len=kwargs["seq_len"],
+        optimizer=kwargs["optimizer"],
+        overhead=kwargs["overhead"],
+        gpus=tuple(kwargs["gpus"]),
+        gpu_memory=tuple(kwargs["gpu_memory"]),
+        fmt=kwargs["fmt"],
+    )
+
+
+@click.group(cls=HubVramCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hubvram")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks.")
+def cli() -> None:
+    """How much GPU memory a Hugging Face model needs, and on which GPUs it fits.
+
+    Reads only config.json and the safetensors headers (kilobytes), never the weights.
+
+    \b
+      hubvram meta-llama/Llama-2-7b-hf
+      hubvram Qwen/Qwen3-0.6B --mode training --dtype bf16 --batch-size 4 --seq-len 1024
+      hubvram ./my-model-dir --gpu "RTX 4090" --format json
+    """
+
+
+@cli.command("estimate")
+@click.argument("model")
+@estimate_options
+def estimate_command(model: str, revision: str | None, token: str | None, **kwargs) -> None:
+    """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
+    from .report import build_report, read_facts
+    from .render import render
+
+    options = run_options(**kwargs)
+    facts, transfer = read_facts(model, revision=revision, token=token)
+    report = build_report(facts, options, transfer)
+    click.echo(render(report, options.fmt))
+
+
+@cli.command("gpus")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def gpus_command(fmt: str) -> None:
+    """List the GPU catalog: usable memory of each card (what one process can allocate)."""
+    from .gpus import load_catalog
+    from .render import gib, table_rows
+
+    headers = ["name", "vendor", "kind", "usable", "reported", "how usable was derived"]
+    rows = [
+        [g.name, g.vendor, g.kind, gib(g.memory_bytes) if fmt in ("table", "markdown") else g.memory_bytes]
+        + [gib(g.reported_bytes) if fmt in ("table", "markdown") else g.reported_bytes, g.note]
+        for g in load_catalog()
+    ]
+    click.echo(table_rows(rows, headers, fmt))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="hubvram")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Rendering: one Report to table, markdown, JSON or CSV. Units are chosen here, once (GiB = 2**30 bytes)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .estimate import Estimate
+from .facts import ModelFacts
+from .fit import Fit
+from .report import Report
+
+GIB = 2**30
+COMPONENT_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead")
+# Header dtypes as people name precisions (the --dtype vocabulary).
+_PRECISION_NAMES = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F8_E4M3": "fp8", "F8_E5M2": "fp8", "I8": "int8"}
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2)
+    if fmt == "csv":
+        return _csv(report)
+    tablefmt = "github" if fmt == "markdown" else "simple"
+    parts = [_summary(report, markdown=fmt == "markdown"), _breakdown(report, tablefmt), _fit_table(report, tablefmt)]
+    return "\n\n".join(parts)
+
+
+def gib(nbytes: int | float) -> str:
+    return f"{nbytes / GIB:,.2f} GiB"
+
+
+def stored_precision(facts: ModelFacts) -> str:
+    """The precision the weights are stored in, by the dtype that holds most parameters."""
+    dtype = next(iter(facts.parameters.by_dtype), "F32")
+    return _PRECISION_NAMES.get(dtype, dtype.lower())
+
+
+def dtype_label(estimate: Estimate, facts: ModelFacts) -> str:
+    return estimate.options.dtype or stored_precision(facts)
+
+
+def estimate_dict(estimate: Estimate, facts: ModelFacts) -> dict[str, Any]:
+    data = estimate.to_dict()
+    data["dtype"] = dtype_label(estimate, facts)
+    data["dtype_as_stored"] = estimate.options.dtype is None
+    return data
+
+
+def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
+    o = estimate.options
+    label = f"{o.mode} {dtype_label(estimate, facts)}"
+    if o.mode == "training":
+        label += f" {o.optimizer}"
+    return f"{label} b{o.batch_size} s{o.seq_len}"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _summary(report: Report, *, markdown: bool) -> str:
+    facts, arch = report.facts, report.facts.architecture
+    revision = f" @ {facts.sha[:7]}" if facts.sha else ""
+    lines = [f"{facts.model_id}{revision}"]
+    shape = [f"{arch.num_layers} layers" if arch.num_layers else None]
+    if arch.hidden_size:
+        shape.append(f"hidden {arch.hidden_size}")
+    if arch.num_attention_heads:
+        shape.append(f"{arch.num_attention_heads} heads ({arch.kv_heads} KV, head_dim {arch.attention_head_dim})")
+    if arch.num_experts:
+        shape.append(f"{arch.num_experts} experts ({arch.num_experts_per_token} active)")
+    if arch.vocab_size:
+        shape.append(f"vocab {arch.vocab_size}")
+    if arch.max_position_embeddings:
+        shape.append(f"context {arch.max_position_embeddings}")
+    kind = arch.model_type or "unknown type"
+    if arch.architectures:
+        kind += f" ({', '.join(arch.architectures)})"
+    rows = [("architecture", f"{kind}: {', '.join(s for s in shape if s)}")]
+    count = facts.parameters
+    by_dtype = ", ".join(f"{dtype} {n:,}" for dtype, n in count.by_dtype.items())
+    source = (
+        f"read from {report.transfer.header_files} safetensors header{'s' if report.transfer.header_files != 1 else ''}"
+        if count.source == "safetensors"
+        else "derived from the config, not read"
+    )
+    rows.append(("parameters", f"{count.total:,} ({by_dtype}), {source}"))
+    rows.append(("weights", f"{gib(facts.weights_bytes)} as stored ({facts.weights_bytes:,} bytes)"))
+    if arch.quantization:
+        rows.append(("quantization", str(arch.quantization.get("quant_method", "yes"))))
+    for note in facts.notes:
+        rows.append(("note", note))
+    if report.transfer.requests:
+        rows.append(("read", f"{report.transfer.requests} requests, {report.transfer.bytes / 1e3:,.1f} kB"))
+    width = max(len(k) for k, _ in rows)
+    if markdown:
+        return "\n".join([f"### {lines[0]}", ""] + [f"- **{k}**: {v}" for k, v in rows])
+    return "\n".join(lines + [f"  {k.ljust(width)}  {v}" for k, v in rows])
+
+
+def _breakdown(report: Report, tablefmt: str) -> str:
+    from tabulate import tabulate
+
+    headers = ["scenario", *COMPONENT_KEYS, "total"]
+    rows = []
+    for estimate in report.estimates:
+        components = [gib(estimate.components.get(key, 0)) for key in COMPONENT_KEYS]
+        rows.append([scenario_label(estimate, report.facts), *components, gib(estimate.total)])
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def _fit_table(report: Report, tablefmt: str) -> str:
+    from tabulate import tabulate
+
+    headers = ["GPU", "usable", *(scenario_label(e, report.facts) for e in report.estimates), "max batch", "max context"]
+    rows = []
+    for row in report.gpus:
+        cells = [_fit_cell(fit) for fit in row.fits]
+        rows.append([row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)])
+    note = "fits: free memory left on one card; Nx: cards needed when the model is split; -: does not fit"
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True) + "\n" + note
+
+
+def _fit_cell(fit: Fit) -> str:
+    if fit.fits:
+        return f"fits, {fit.headroom_bytes / GIB:,.1f} GiB free"
+    if fit.gpus_needed:
+        return f"{fit.gpus_needed}x"
+    return "-"
+
+
+def _opt(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    gpu_names = [row.gpu.name for row in report.gpus]
+    writer.writerow(
+        ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *COMPONENT_KEYS, "total"]
+        + [f"gpus_needed:{name}" for name in gpu_names]
+    )
+    for index, estimate in enumerate(report.estimates):
+        o = estimate.options
+        writer.writerow(
+            [report.facts.model_id, report.facts.sha or "", o.mode, dtype_label(estimate, report.facts), o.batch_size, o.seq_len]
+            + [o.optimizer if o.mode == "training" else ""]
+            + [estimate.components.get(key, 0) for key in COMPONENT_KEYS]
+            + [estimate.total]
+            + [_needed(row.fits[index]) for row in report.gpus]
+        )
+    return buffer.getvalue().rstrip("\n")
+
+
+def _needed(fit: Fit) -> str:
+    return "" if fit.gpus_needed is None else str(fit.gpus_needed)
+
+
+def table_rows(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) -> str:
+    """A plain table in the chosen format (used by `hubvram gpus`)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, row)) for row in rows], indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
