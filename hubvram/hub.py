@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -77,6 +77,7 @@ class RepoSnapshot:
     source: str = "hub"  # "hub" or "local"
     requests: int = 0
     bytes_received: int = 0
+    cached: bool = False  # answered from hubvram's cache (no header bytes transferred)
 
     @property
     def header_bytes(self) -> int:
@@ -94,11 +95,34 @@ def load_snapshot(
     token: str | bool | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     pool: ThreadPoolExecutor | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
 ) -> RepoSnapshot:
-    """Read a repo from the Hub, or a local directory holding the same files."""
+    """Read a repo from the Hub (or hubvram's cache of it), or a local directory with the same files."""
     if _looks_local(model):
         return read_local(Path(model))
-    return HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool).read()
+    reader = HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool)
+    if use_cache and not refresh:
+        snapshot = reader.from_cache()
+        if snapshot is not None:
+            return snapshot
+    snapshot = reader.read()
+    if use_cache and snapshot.sha:
+        from . import cache
+
+        cache.store(model, snapshot.sha, _cacheable(snapshot))
+        cache.remember_ref(model, revision, snapshot.sha)
+    return snapshot
+
+
+def _cacheable(snapshot: RepoSnapshot) -> dict[str, Any]:
+    return {
+        "config": dict(snapshot.config),
+        "weight_files": snapshot.weight_files,
+        "weights_format": snapshot.weights_format,
+        "stored_weight_bytes": snapshot.stored_weight_bytes,
+        "components": snapshot.components,
+    }
 
 
 def _looks_local(model: str) -> bool:
@@ -235,6 +259,32 @@ class HubReader:
         self.pool = pool
         self.transfer = Transfer()
         self.sha: str | None = None
+
+    # -- the cache
+
+    def from_cache(self) -> RepoSnapshot | None:
+        """The cached snapshot of this revision's commit; a stale branch costs one small request."""
+        from . import cache
+
+        sha = cache.cached_sha(self.model_id, self.revision)
+        if sha is None and cache.cached_sha(self.model_id, self.revision, fresh_only=False):
+            sha = self.current_sha()
+            cache.remember_ref(self.model_id, self.revision, sha)
+        fields = cache.load(self.model_id, sha) if sha else None
+        if fields is None:
+            return None
+        self.sha = sha
+        return replace(self._snapshot(fields.pop("config"), fields.pop("weight_files")), **fields, cached=True)
+
+    def current_sha(self) -> str:
+        """The commit a branch or tag names now (model-info route, sha field only)."""
+        path = f"/api/models/{self.model_id}"
+        if self.revision:
+            path += f"/revision/{quote(self.revision, safe='')}"
+        info = parse_json(self._get(self._endpoint() + path, params={"expand": "sha"}), "model info")
+        if not isinstance(info.get("sha"), str):
+            raise MalformedConfig(f"{self.model_id}: the Hub's model info names no commit")
+        return info["sha"]
 
     # -- the reading strategy
 

@@ -1,0 +1,122 @@
+"""A cache of what hubvram read, keyed by repo and commit sha, under the huggingface_hub cache dir.
+
+    <HF_HUB_CACHE>/hubvram/models--org--name/snapshots/<sha>.json   config + parsed headers
+    <HF_HUB_CACHE>/hubvram/models--org--name/refs/<revision>.json   {"sha", "checked"}: which commit a
+                                                                    branch or tag named, and when
+
+A commit's files never change, so a snapshot is valid forever. A branch can move: its ref is trusted
+for HUBVRAM_CACHE_TTL seconds (default one day), after which one small request re-checks the sha.
+`--refresh` bypasses the cache. Tokens are never written here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .header import PREFIX_BYTES, SafetensorsFile, parse_header
+
+DEFAULT_TTL_SECONDS = 24 * 3600
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+FORMAT_VERSION = 1
+
+
+def cache_root() -> Path:
+    from huggingface_hub import constants
+
+    # Read at call time: HF_HUB_CACHE / HF_HOME may change after huggingface_hub was imported.
+    return Path(os.environ.get("HUBVRAM_CACHE") or Path(constants.HF_HUB_CACHE) / "hubvram")
+
+
+def ttl_seconds() -> float:
+    try:
+        return float(os.environ.get("HUBVRAM_CACHE_TTL", DEFAULT_TTL_SECONDS))
+    except ValueError:
+        return DEFAULT_TTL_SECONDS
+
+
+def is_commit_sha(revision: str | None) -> bool:
+    return bool(revision and _SHA.match(revision))
+
+
+def _repo_dir(model_id: str) -> Path:
+    return cache_root() / ("models--" + model_id.replace("/", "--"))
+
+
+def _ref_path(model_id: str, revision: str) -> Path:
+    return _repo_dir(model_id) / "refs" / (revision.replace("/", "%2F") + ".json")
+
+
+def cached_sha(model_id: str, revision: str | None, *, fresh_only: bool = True) -> str | None:
+    """The commit a revision named when last checked (None if unknown, or stale when fresh_only)."""
+    if is_commit_sha(revision):
+        return revision
+    record = _read_json(_ref_path(model_id, revision or "main"))
+    if not record or not is_commit_sha(record.get("sha")):
+        return None
+    if fresh_only and time.time() - float(record.get("checked", 0)) > ttl_seconds():
+        return None
+    return record["sha"]
+
+
+def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
+    if is_commit_sha(sha) and not is_commit_sha(revision):
+        _write_json(_ref_path(model_id, revision or "main"), {"sha": sha, "checked": time.time()})
+
+
+def load(model_id: str, sha: str) -> dict[str, Any] | None:
+    """The cached snapshot fields of a commit, headers re-validated; None if absent or unusable."""
+    record = _read_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json")
+    if not record or record.get("format") != FORMAT_VERSION:
+        return None
+    try:
+        files = tuple(_file_from_dict(name, header) for name, header in record["weight_files"])
+    except Exception:  # a damaged cache entry is refetched, never trusted
+        return None
+    fields = {k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record}
+    fields["components"] = tuple(fields.get("components", ()))
+    return {**fields, "weight_files": files}
+
+
+def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
+    files = snapshot_fields["weight_files"]
+    record = {
+        "format": FORMAT_VERSION,
+        "config": snapshot_fields["config"],
+        "weights_format": snapshot_fields["weights_format"],
+        "stored_weight_bytes": snapshot_fields["stored_weight_bytes"],
+        "components": list(snapshot_fields["components"]),
+        "weight_files": [[f.filename, f.to_dict()] for f in files],
+    }
+    _write_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
+
+
+def _file_from_dict(name: str, header: dict[str, Any]) -> SafetensorsFile:
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return parse_header(len(raw).to_bytes(PREFIX_BYTES, "little") + raw, name)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            document = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Atomic write; a cache that cannot be written is skipped, never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass
