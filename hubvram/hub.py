@@ -621,7 +621,10 @@ def _may_have_modules(config: Mapping[str, Any] | None) -> bool:
     architectures = config.get("architectures")
     if not isinstance(architectures, list):
         return False
-    return any(isinstance(a, str) and a.endswith("Model") and "For" not in a for a in architectures)
+    return any(
+        isinstance(a, str) and a.endswith("Model") and "For" not in a and not a.endswith("LMHeadModel")
+        for a in architectures
+    )
 
 
 # ---------------------------------------------------------------------------------------------
