@@ -190,6 +190,116 @@ def gpus_command(fmt: str) -> None:
     click.echo(table_rows(rows, headers, fmt))
 
 
+SCAN_FORMATS = ("table", "csv", "json", "jsonl", "markdown")
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".md": "markdown"}
+
+
+@cli.command("scan")
+@click.argument("model_list", metavar="FILE|-", type=click.File("r", encoding="utf-8"))
+@estimate_options
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=16, show_default=True, help="Models read at once (1-64)."
+)
+@click.option("--refresh", is_flag=True, help="Ignore hubvram's cache: read every model from the Hub again.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("--resume", is_flag=True, help="Skip the models already in the JSONL --output; append to it.")
+@click.pass_context
+def scan_command(
+    ctx: click.Context,
+    model_list,
+    revision: str | None,
+    token: str | None,
+    concurrency: int,
+    refresh: bool,
+    output: str | None,
+    resume: bool,
+    **kwargs,
+) -> None:
+    """Estimate every model listed in FILE (`-`: stdin), one `org/name[@revision]` per line.
+
+    Blank lines and `#` comments are skipped; --revision applies to lines without `@revision`.
+    Each model is a row: parameters, total bytes per scenario, and whether the first scenario fits
+    each --gpu (or the default GPUs). A model that cannot be read is a row with an `error` column;
+    the exit status is 1 if any failed, 130 on Ctrl-C (JSONL rows written so far stay valid).
+    """
+    import contextlib
+    import os
+    import time
+    from dataclasses import replace
+
+    from . import scan as scanner
+
+    options = run_options(**kwargs)
+    suffix = os.path.splitext(output or "")[1].lower()
+    options = replace(options, fmt=options.fmt or _FORMAT_BY_SUFFIX.get(suffix, "table"))
+    if resume and not (output and options.fmt == "jsonl"):
+        raise click.UsageError("--resume needs --output FILE in JSONL (--format jsonl or a .jsonl name)")
+    # An unknown --gpu fails here, before any request.
+    keys, names = scanner.scenario_keys(options), scanner.gpu_names(options)
+    models = [(model, rev or revision) for model, rev in scanner.read_model_list(model_list.read())]
+    skipped = 0
+    if resume and output and os.path.exists(output):
+        with open(output, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        kept, done = scanner.read_done(lines)
+        if len(kept) != len(lines):  # drop error rows (tried again) and a line cut short
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in kept))
+        skipped = sum(1 for m in models if m in done)
+        models = [m for m in models if m not in done]
+
+    rows = []
+    started = time.perf_counter()
+    interrupted = False
+    with contextlib.ExitStack() as stack:
+        stream = bar = None
+        if options.fmt == "jsonl" and output:
+            stream = stack.enter_context(open(output, "a" if resume else "w", encoding="utf-8"))
+        if sys.stderr.isatty() and models:
+            bar = click.progressbar(length=len(models), label="scanning", file=sys.stderr)
+            stack.enter_context(bar)
+        rows_iter = scanner.scan(models, options, concurrency=concurrency, refresh=refresh, token=token)
+        results = stack.enter_context(contextlib.closing(rows_iter))
+        try:
+            for row in results:
+                rows.append(row)
+                if options.fmt == "jsonl":
+                    line = scanner.jsonl_line(row, keys, names)
+                    if stream is None:
+                        click.echo(line)  # click.echo flushes
+                    else:
+                        stream.write(line + "\n")
+                        stream.flush()
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+    if options.fmt != "jsonl":
+        text = scanner.render_rows(scanner.in_input_order(rows), options, options.fmt)
+        if output:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        else:
+            click.echo(text)
+    failed = sum(1 for row in rows if row.error)
+    summary = f"scanned {len(rows)}, failed {failed}, cached {sum(1 for row in rows if row.cached)}"
+    summary += f" in {time.perf_counter() - started:.2f} s"
+    if skipped:
+        summary += f"; skipped {skipped} already in {output}"
+    if interrupted:
+        summary += f"; interrupted, {len(models) - len(rows)} not scanned"
+    click.echo(summary, err=True)
+    ctx.exit(130 if interrupted else 1 if failed else 0)
+
+
+for _param in scan_command.params:  # scan also writes JSONL, and guesses the format from --output's name
+    if _param.name == "fmt" and isinstance(_param, click.Option):
+        _param.type = click.Choice(SCAN_FORMATS)
+        _param.default = None
+        _param.show_default = False
+        _param.help = "Output format (default: from --output's extension, else table)."
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="hubvram")

@@ -49,6 +49,5 @@ class MissingField(MalformedConfig):
     def __init__(self, field: str, model: str, needed_for: str) -> None:
         self.field = field
         super().__init__(
-            f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs; "
-            f"pass it explicitly or choose another mode"
+            f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs"
         )

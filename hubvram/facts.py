@@ -512,7 +512,12 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
         arch = resolve_tied(arch, snapshot.config)
     notes: tuple[str, ...] = ()
     if not snapshot.config:
-        notes += ("no config.json: the architecture (layers, heads, ...) is unknown",)
+        from .errors import MalformedConfig
+
+        raise MalformedConfig(
+            f"{snapshot.model_id} has no config.json: without it the architecture (layers, heads, "
+            "context) is unknown and no memory estimate can be made"
+        )
     if arch.uses_custom_code:
         notes += ("config names custom code (auto_map); hubvram read it as data and ran none of it",)
     if snapshot.weight_files:

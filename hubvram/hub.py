@@ -259,6 +259,8 @@ class HubReader:
         self.pool = pool
         self.transfer = Transfer()
         self.sha: str | None = None
+        self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
+        self._header_lengths: dict[str, int] = {}  # probes already made (the root model.safetensors)
 
     # -- the cache
 
@@ -384,19 +386,29 @@ class HubReader:
     def read_header(self, filename: str, length: int) -> SafetensorsFile:
         body = self._get_range(filename, PREFIX_BYTES, length)
         if body is None:
-            raise MalformedHeader(f"{filename}: file vanished while its header was read")
+            raise MalformedHeader(f"{self.model_id}: {filename} vanished while its header was read")
         raw = length.to_bytes(PREFIX_BYTES, "little") + body
-        return parse_header(raw, filename)
+        try:
+            return parse_header(raw, filename, self._file_sizes.get(filename))
+        except MalformedHeader as exc:
+            raise MalformedHeader(f"{self.model_id}: {exc}") from None
 
     def _probe_required(self, filename: str) -> int:
-        length = self._probe_header_length(filename)
+        length = self._header_lengths.get(filename) or self._probe_header_length(filename)
         if length is None:
             raise MalformedConfig(f"{self.model_id}: the index names {filename}, which the repo does not have")
         return length
 
     def _probe_header_length(self, filename: str) -> int | None:
         prefix = self._get_range(filename, 0, PREFIX_BYTES)
-        return None if prefix is None else header_length(prefix, filename)
+        if prefix is None:
+            return None
+        try:
+            length = header_length(prefix, filename, self._file_sizes.get(filename))
+        except MalformedHeader as exc:
+            raise MalformedHeader(f"{self.model_id}: {exc}") from None
+        self._header_lengths[filename] = length
+        return length
 
     def _sharded_metadata(self, index_path: str) -> tuple[SafetensorsFile, ...] | None:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
@@ -455,7 +467,12 @@ class HubReader:
         if length > MAX_HEADER_BYTES + PREFIX_BYTES:
             raise MalformedHeader(f"{filename}: refusing to read {length:,} bytes of header")
         byte_range = {"Range": f"bytes={start}-{start + length - 1}"}
-        data = self._get(self._resolve_url(filename), headers=byte_range, limit=length, start=start, missing_ok=True)
+        sizes: dict[str, int] = {}
+        data = self._get(
+            self._resolve_url(filename), headers=byte_range, limit=length, start=start, missing_ok=True, sizes=sizes
+        )
+        if "total" in sizes:
+            self._file_sizes[filename] = sizes["total"]
         if data is not None and len(data) < length:
             raise MalformedHeader(f"{filename}: file ends after {start + len(data):,} bytes, inside its header")
         return data
@@ -469,6 +486,7 @@ class HubReader:
         limit: int = MAX_JSON_BYTES,
         start: int = 0,
         missing_ok: bool = False,
+        sizes: dict[str, int] | None = None,
     ) -> bytes | None:
         """One GET through huggingface_hub's session, retried, bounded, with errors mapped to ours.
 
@@ -488,6 +506,8 @@ class HubReader:
                 ) as response:
                     wait = _retry_wait(response, attempt)
                     if wait is None:
+                        if sizes is not None:
+                            sizes.update(_file_size(response))
                         return self._read_response(response, limit, start, url)
             except hf.EntryNotFoundError:
                 if missing_ok:
@@ -562,6 +582,18 @@ def _shared_pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="hubvram")
         return _POOL
+
+
+def _file_size(response) -> dict[str, int]:
+    """The whole file's size, from `Content-Range: bytes a-b/TOTAL` (206) or Content-Length (200)."""
+    content_range = response.headers.get("Content-Range", "")
+    total = content_range.rpartition("/")[2].strip()
+    if response.status_code == 206 and total.isdigit():
+        return {"total": int(total)}
+    length = response.headers.get("Content-Length", "")
+    if response.status_code == 200 and length.isdigit():
+        return {"total": int(length)}
+    return {}
 
 
 def _retry_wait(response, attempt: int) -> float | None:
