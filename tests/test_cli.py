@@ -1,0 +1,134 @@
+"""`hubvram MODEL` end to end through click, against the test Hub."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hubserver import FIXTURE_TOKEN
+
+from hubvram.cli import cli
+
+LOCAL_TINY = str(Path(__file__).resolve().parent.parent / "fixtures" / "local" / "tiny-llama")
+
+
+def run(*args: str, **env: str):
+    result = CliRunner().invoke(cli, list(args), env=env or None, prog_name="hubvram")
+    return result
+
+
+def test_llama2_table_reports_count_and_fit(hub):
+    result = run("meta-llama/Llama-2-7b-hf", "--token", FIXTURE_TOKEN)
+    assert result.exit_code == 0, result.output
+    assert "6,738,415,616 (F16 6,738,415,616), read from 2 safetensors headers" in result.output
+    assert "12.55 GiB as stored (13,476,831,232 bytes)" in result.output
+    assert "RTX 4090" in result.output and "H100 80GB" in result.output
+    assert FIXTURE_TOKEN not in result.output
+
+
+def test_json_schema_is_stable(hub):
+    result = run(
+        "meta-llama/Llama-2-7b-hf", "--token", FIXTURE_TOKEN, "--format", "json",
+        "--mode", "training", "--dtype", "bf16", "--batch-size", "2", "--seq-len", "512", "--gpu", "H100",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"model", "sha", "parameters", "weights_bytes", "architecture", "estimates", "gpus"} <= set(data)
+    assert data["parameters"]["total"] == 6_738_415_616
+    assert data["parameters"]["by_dtype"] == {"F16": 6_738_415_616}
+    first = data["estimates"][0]
+    assert (first["mode"], first["dtype"], first["batch_size"], first["seq_len"]) == ("training", "bf16", 2, 512)
+    components = first["components"]
+    for key in ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead"):
+        assert isinstance(components[key], int)
+    assert first["total"] >= max(components.values())
+    (gpu,) = data["gpus"]
+    assert gpu["name"] == "H100 80GB" and gpu["memory_bytes"] > 80e9
+    assert set(gpu["estimates"][0]) >= {"fits", "gpus_needed"}
+
+
+def test_first_estimate_is_the_asked_scenario(hub):
+    result = run("Qwen/Qwen3-0.6B", "--format", "json", "--mode", "inference", "--dtype", "int4", "--gpu", "4090")
+    first = json.loads(result.output)["estimates"][0]
+    assert (first["mode"], first["dtype"]) == ("inference", "int4")
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json", "csv"])
+def test_every_format_on_a_local_directory(fmt):
+    result = run(LOCAL_TINY, "--format", fmt, "--gpu", "RTX 4090")
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        assert json.loads(result.output)["parameters"]["total"] > 0
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.output)))
+        assert {row["mode"] for row in rows} == {"inference", "training"}
+        assert all(int(row["total"]) > 0 for row in rows)
+        assert "gpus_needed:RTX 4090" in rows[0]
+    elif fmt == "markdown":
+        assert "| scenario" in result.output
+    else:
+        assert "scenario" in result.output and "RTX 4090" in result.output
+
+
+def test_overhead_zero_leaves_it_out():
+    result = run(LOCAL_TINY, "--format", "json", "--overhead", "0", "--mode", "inference")
+    assert all(e["components"]["overhead"] == 0 for e in json.loads(result.output)["estimates"])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["nobody/nothing"], 1, "hubvram: error: nobody/nothing was not found on the Hub"),
+        (["hubvram-quirks/gated"], 1, "is gated: accept its terms on the Hub, then log in with `hf auth login`"),
+        (["hubvram-quirks/sharded-small", "--revision", "nope"], 1, "has no revision 'nope'"),
+        (["hubvram-hostile/truncated-json"], 1, "model.safetensors: safetensors header is not valid JSON"),
+        (["hubvram-quirks/no-config"], 1, "has no config.json"),
+        (["bad repo id!"], 2, "is not a Hub repo id"),
+        (["gpt2", "--batch-size", "0"], 2, "must be a positive integer"),
+        (["gpt2", "--dtype", "fp12"], 2, "'fp12' is not one of"),
+        (["gpt2", "--optimizer", "lion"], 2, "'lion' is not one of"),
+        (["Qwen/Qwen3-0.6B", "--gpu", "RTX 4900"], 2, "did you mean RTX 4090"),
+        (["Qwen/Qwen3-0.6B", "--gpu-memory", "-3GB"], 2, ""),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_status(hub, args, code, text):
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert text in result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 or (code == 2 and len(lines) == 3 and lines[0].startswith("Usage: hubvram"))
+
+
+def test_bin_only_repo_says_the_count_is_derived(hub):
+    result = run("tiiuae/falcon-7b", "--mode", "inference", "--gpu", "A100 80GB")
+    assert result.exit_code == 0, result.output
+    assert "7,217,189,760 (BF16 7,217,189,760), derived from the config, not read" in result.output
+
+
+def test_debug_shows_the_traceback_and_never_the_token(hub):
+    result = run("hubvram-quirks/gated", "--token", "hf_wrongTokenSecret", "--debug")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, Exception)
+    assert "hf_wrongTokenSecret" not in result.output
+    assert "hf_wrongTokenSecret" not in str(result.exception)
+
+
+def test_help_lists_the_options():
+    result = run("--help")
+    assert result.exit_code == 0
+    estimate_help = run("estimate", "--help").output
+    for option in ("--revision", "--token", "--mode", "--dtype", "--batch-size", "--seq-len", "--optimizer"):
+        assert option in estimate_help
+    for option in ("--gpu", "--gpu-memory", "--overhead", "--format"):
+        assert option in estimate_help
+
+
+def test_gpus_command_lists_the_catalog():
+    result = run("gpus", "--format", "json")
+    names = [row["name"] for row in json.loads(result.output)]
+    assert "RTX 4090" in names and "H100 80GB" in names
