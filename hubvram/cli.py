@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import click
 
@@ -29,13 +29,15 @@ class RunOptions:
 
     mode: str = "both"
     dtype: str | None = None
-    batch_size: int = 1
-    seq_len: int | None = None
-    optimizer: str = "adamw"
-    overhead: int | None = None
+    seq_len: int | None = None  # None: 2048, capped at the model's context
+    scenario: dict = field(default_factory=dict)  # the remaining EstimateOptions fields, by name
     gpus: tuple[str, ...] = ()
     gpu_memory: tuple[str, ...] = ()
     fmt: str = "table"
+
+    @property
+    def batch_size(self) -> int:
+        return self.scenario.get("batch_size", 1)
 
 
 class HubVramCLI(click.Group):
@@ -90,6 +92,12 @@ def _positive(_ctx, param: click.Parameter, value):
     return value
 
 
+def _count(_ctx, param: click.Parameter, value):
+    if value is not None and value < 0:
+        raise click.BadParameter("must be zero or a positive integer", param=param)
+    return value
+
+
 def _overhead(_ctx, param: click.Parameter, value: str | None) -> int | None:
     if value is None or value.strip().lower() == "auto":
         return None
@@ -121,6 +129,24 @@ def estimate_options(fn):
         ),
         click.option("--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."),
         click.option("--gpu-memory", multiple=True, metavar="SIZE", help="A GPU by its memory, e.g. 24GiB."),
+        click.option("--new-tokens", type=int, default=0, callback=_count, help="Inference: tokens generated."),
+        click.option(
+            "--mixed-precision",
+            type=click.Choice(("bf16", "fp16")),
+            help="Training: fp32 master weights and optimizer states, bf16/fp16 compute (autocast).",
+        ),
+        click.option("--gradient-checkpointing", is_flag=True, help="Training: recompute activations."),
+        click.option("--grad-accumulation", type=int, default=1, callback=_positive, metavar="N"),
+        click.option("--lora-rank", type=int, callback=_positive, help="Train LoRA adapters of this rank (QLoRA with --dtype nf4/int4)."),
+        click.option(
+            "--lora-targets", default="q,v", show_default=True, help="LoRA target projections: q,k,v,o,gate,up,down or 'all'."
+        ),
+        click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=0, help="ZeRO/FSDP stage (with --num-gpus)."),
+        click.option("--num-gpus", type=int, default=1, callback=_positive, help="Data-parallel GPUs for ZeRO sharding."),
+        click.option("--offload", type=click.Choice(("none", "cpu", "nvme")), default="none", show_default=True),
+        click.option("--tensor-parallel", type=int, default=1, callback=_positive, help="Inference: GPUs splitting the model."),
+        click.option("--kv-cache-dtype", type=click.Choice(("fp32", "fp16", "bf16", "fp8")), help="Default: compute dtype."),
+        click.option("--attention", type=click.Choice(("sdpa", "eager")), default="sdpa", show_default=True),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
         click.option("--revision", help="Branch, tag or commit (default: main)."),
         click.option("--token", help="Hugging Face token (default: HF_TOKEN or the one saved by `hf auth login`)."),
@@ -131,14 +157,33 @@ def estimate_options(fn):
     return functools.reduce(lambda f, d: d(f), reversed(decorators), fn)
 
 
+SCENARIO_FLAGS = (
+    "batch_size",
+    "optimizer",
+    "overhead",
+    "new_tokens",
+    "mixed_precision",
+    "gradient_checkpointing",
+    "grad_accumulation",
+    "lora_rank",
+    "lora_targets",
+    "zero_stage",
+    "num_gpus",
+    "offload",
+    "tensor_parallel",
+    "kv_cache_dtype",
+    "attention",
+)
+
+
 def run_options(**kwargs) -> RunOptions:
+    """The parsed flags of `estimate_options` as one RunOptions."""
+    scenario = {name: kwargs[name] for name in SCENARIO_FLAGS if name in kwargs}
     return RunOptions(
         mode=kwargs["mode"],
         dtype=kwargs["dtype"],
-        batch_size=kwargs["batch_size"],
         seq_len=kwargs["seq_len"],
-        optimizer=kwargs["optimizer"],
-        overhead=kwargs["overhead"],
+        scenario=scenario,
         gpus=tuple(kwargs["gpus"]),
         gpu_memory=tuple(kwargs["gpu_memory"]),
         fmt=kwargs["fmt"],

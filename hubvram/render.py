@@ -31,7 +31,16 @@ def render(report: Report, fmt: str) -> str:
 
 
 def gib(nbytes: int | float) -> str:
+    """Bytes for people: GiB (2**30), or MiB below one GiB so small models do not read 0.00."""
+    if abs(nbytes) < GIB:
+        return f"{nbytes / 2**20:,.1f} MiB"
     return f"{nbytes / GIB:,.2f} GiB"
+
+
+def component_keys(estimates) -> tuple[str, ...]:
+    """The standard components, then any extra ones an estimate carries (lora_adapters, ...)."""
+    extra = [k for e in estimates for k in e.components if k not in COMPONENT_KEYS]
+    return COMPONENT_KEYS + tuple(dict.fromkeys(extra))
 
 
 def stored_precision(facts: ModelFacts) -> str:
@@ -105,10 +114,11 @@ def _summary(report: Report, *, markdown: bool) -> str:
 def _breakdown(report: Report, tablefmt: str) -> str:
     from tabulate import tabulate
 
-    headers = ["scenario", *COMPONENT_KEYS, "total"]
+    keys = component_keys(report.estimates)
+    headers = ["scenario", *keys, "total"]
     rows = []
     for estimate in report.estimates:
-        components = [gib(estimate.components.get(key, 0)) for key in COMPONENT_KEYS]
+        components = [gib(estimate.components.get(key, 0)) for key in keys]
         rows.append([scenario_label(estimate, report.facts), *components, gib(estimate.total)])
     return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
@@ -141,8 +151,9 @@ def _csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     gpu_names = [row.gpu.name for row in report.gpus]
+    keys = component_keys(report.estimates)
     writer.writerow(
-        ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *COMPONENT_KEYS, "total"]
+        ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *keys, "total"]
         + [f"gpus_needed:{name}" for name in gpu_names]
     )
     for index, estimate in enumerate(report.estimates):
@@ -150,7 +161,7 @@ def _csv(report: Report) -> str:
         writer.writerow(
             [report.facts.model_id, report.facts.sha or "", o.mode, dtype_label(estimate, report.facts), o.batch_size, o.seq_len]
             + [o.optimizer if o.mode == "training" else ""]
-            + [estimate.components.get(key, 0) for key in COMPONENT_KEYS]
+            + [estimate.components.get(key, 0) for key in keys]
             + [estimate.total]
             + [_needed(row.fits[index]) for row in report.gpus]
         )

@@ -86,12 +86,7 @@ def read_facts(model: str, *, revision: str | None = None, token: str | None = N
 def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
     """The estimates to show: the asked-for scenario first, then what-if precisions for inference."""
     seq_len = options.seq_len or min(DEFAULT_SEQ_LEN, facts.architecture.max_position_embeddings or DEFAULT_SEQ_LEN)
-    base = EstimateOptions(
-        batch_size=options.batch_size,
-        seq_len=seq_len,
-        optimizer=options.optimizer,
-        overhead=options.overhead,
-    )
+    base = EstimateOptions(seq_len=seq_len, **options.scenario)
     modes = ("inference", "training") if options.mode == "both" else (options.mode,)
     result = []
     for mode in modes:
