@@ -91,10 +91,16 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
     result = []
     for mode in modes:
         dtypes: tuple[str | None, ...] = (options.dtype,)
-        if options.dtype is None and mode == "inference" and facts.parameters.source == "safetensors":
+        if options.dtype is None and mode == "inference":
             dtypes += tuple(p for p in WHAT_IF_PRECISIONS if _smaller_than_stored(p, facts))
+        if options.dtype is None and mode == "training" and not _stored_as_float(facts):
+            dtypes = ("bf16",)  # FP8/MXFP4/GPTQ weights are trained dequantized (or with --lora-rank)
         result.extend(replace(base, mode=mode, dtype=dtype) for dtype in dtypes)
     return result
+
+
+def _stored_as_float(facts: ModelFacts) -> bool:
+    return set(facts.parameters.by_dtype) <= {"F32", "F16", "BF16", "F64"}
 
 
 def _smaller_than_stored(precision: str, facts: ModelFacts) -> bool:
