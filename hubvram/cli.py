@@ -86,16 +86,38 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool
     return value
 
 
+# Sane upper bounds: far beyond any real run, low enough that the arithmetic stays meaningful.
+MAX_BATCH_SIZE = 1_000_000
+MAX_SEQ_LEN = 100_000_000
+MAX_COUNT = 1_000_000  # GPUs, accumulation steps, LoRA rank
+_UPPER_BOUNDS = {
+    "batch_size": MAX_BATCH_SIZE,
+    "seq_len": MAX_SEQ_LEN,
+    "new_tokens": MAX_SEQ_LEN,
+    "grad_accumulation": MAX_COUNT,
+    "lora_rank": MAX_COUNT,
+    "num_gpus": MAX_COUNT,
+    "tensor_parallel": MAX_COUNT,
+}
+
+
 def _positive(_ctx, param: click.Parameter, value):
     if value is not None and value <= 0:
         raise click.BadParameter("must be a positive integer", param=param)
+    return _bounded(param, value)
+
+
+def _bounded(param: click.Parameter, value):
+    bound = _UPPER_BOUNDS.get(param.name or "")
+    if value is not None and bound is not None and value > bound:
+        raise click.BadParameter(f"must be at most {bound:,}", param=param)
     return value
 
 
 def _count(_ctx, param: click.Parameter, value):
     if value is not None and value < 0:
         raise click.BadParameter("must be zero or a positive integer", param=param)
-    return value
+    return _bounded(param, value)
 
 
 def _overhead(_ctx, param: click.Parameter, value: str | None) -> int | None:
@@ -319,6 +341,9 @@ def scan_command(
                     bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
+        except BrokenPipeError:  # `hubvram scan ... | head`: the reader has gone, stop quietly
+            _silence_stdout()
+            ctx.exit(1)
     if options.fmt != "jsonl":
         text = scanner.render_rows(scanner.in_input_order(rows), options, options.fmt)
         if output:
@@ -335,6 +360,16 @@ def scan_command(
         summary += f"; interrupted, {len(models) - len(rows)} not scanned"
     click.echo(summary, err=True)
     ctx.exit(130 if interrupted else 1 if failed else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError and a ValueError
+        pass
 
 
 for _param in scan_command.params:  # scan also writes JSONL, and guesses the format from --output's name

@@ -190,8 +190,9 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         for name, aliases in FIELD_ALIASES.items():
             if values[name] is None:
                 values[name] = _first(defaults, aliases)
-    values = {name: _checked(name, value) for name, value in values.items()}
+    values = {name: _checked(name, value, text) for name, value in values.items()}
     values["num_key_value_heads"] = _kv_heads(text, values)
+    _check_head_geometry(values)
     if text.get("use_sliding_window") is False:
         values["sliding_window"] = None  # Qwen2 configs carry a window they do not use
     if values["intermediate_size"] is None and values["hidden_size"] and _family(text) in _FOUR_H_FAMILIES:
@@ -200,7 +201,7 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         values["num_experts"] = None
     return Architecture(
         model_type=_str(config.get("model_type")),
-        architectures=tuple(a for a in config.get("architectures") or () if isinstance(a, str)),
+        architectures=tuple(_str(a) for a in _list(config.get("architectures")) if isinstance(a, str)),
         layer_types=_layer_types(text, values),
         tie_word_embeddings=_tied(config, text),
         is_encoder_decoder=bool(config.get("is_encoder_decoder")) or "encoder_layers" in config,
@@ -245,17 +246,40 @@ def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
 INT_FIELDS = frozenset(FIELD_ALIASES) - {"hidden_act"}
 
 
-def _checked(name: str, value: Any) -> Any:
+def _checked(name: str, value: Any, source: Mapping[str, Any] | None = None) -> Any:
     """Numbers must be positive integers (an integral float is accepted); anything else is refused."""
-    if value is None or name not in INT_FIELDS:
-        return value if not isinstance(value, bool) else None
+    if name not in INT_FIELDS:
+        return _str(value)  # hidden_act: a name, or nothing
+    if value is None:
+        return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 2**40:
+        import json
+
         from .errors import MalformedConfig
 
-        raise MalformedConfig(f"config.json: '{name}' is {str(value)[:40]!r}, not a positive integer")
+        key = next((a for a in FIELD_ALIASES[name] if (source or {}).get(a) is not None), name)
+        shown = _str(json.dumps(value, default=str)[:40])
+        raise MalformedConfig(f"config.json: '{key}' is {shown}, not a positive integer")
     return value
+
+
+def _check_head_geometry(values: Mapping[str, Any]) -> None:
+    """Without head_dim, heads must divide hidden_size, as transformers' attention classes require.
+
+    hidden_size // heads would silently size a KV cache for heads the model cannot have; MLA configs
+    (kv_lora_rank) give their head sizes in other fields and are left alone.
+    """
+    hidden, heads = values.get("hidden_size"), values.get("num_attention_heads")
+    if values.get("head_dim") or values.get("kv_lora_rank") or not hidden or not heads or hidden % heads == 0:
+        return
+    from .errors import MalformedConfig
+
+    raise MalformedConfig(
+        f"config.json: hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim "
+        "is given, so the attention geometry (and the KV cache) is unknown"
+    )
 
 
 def _first(config: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:
@@ -311,8 +335,16 @@ def _family(config: Mapping[str, Any]) -> str:
     return str(config.get("model_type") or "").lower()
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _str(value: Any, limit: int = 100) -> str | None:
+    """A config string fit to print: control characters (terminal escapes) replaced, length clipped."""
+    if not isinstance(value, str):
+        return None
+    clipped = value if len(value) <= limit else value[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in clipped)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _dict(value: Any) -> dict[str, Any] | None:
@@ -507,7 +539,12 @@ def decoder_parameters(arch: Architecture) -> int:
 
 def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
     """Turn what the fetcher read into ModelFacts."""
-    arch = read_architecture(snapshot.config)
+    from .errors import MalformedConfig
+
+    try:
+        arch = read_architecture(snapshot.config)
+    except MalformedConfig as exc:
+        raise MalformedConfig(f"{snapshot.model_id}: {exc}") from None
     if arch.tie_word_embeddings is None and (_stores_head_and_embedding(snapshot.weight_files) or not snapshot.weight_files):
         arch = resolve_tied(arch, snapshot.config)
     notes: tuple[str, ...] = ()

@@ -197,5 +197,6 @@ def _is_count(value: object) -> bool:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """Hostile text fit for a one-line message: control characters (terminal escapes) become '?'."""
+    clipped = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in clipped)

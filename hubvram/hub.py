@@ -93,7 +93,7 @@ def load_snapshot(
     *,
     revision: str | None = None,
     token: str | bool | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     pool: ThreadPoolExecutor | None = None,
     use_cache: bool = True,
     refresh: bool = False,
@@ -126,7 +126,8 @@ def _cacheable(snapshot: RepoSnapshot) -> dict[str, Any]:
 
 
 def _looks_local(model: str) -> bool:
-    return os.path.isdir(model) or model.startswith((".", "/", "~")) or os.sep in model.replace("/", "", 1)
+    """A directory that exists, or an explicit path; anything else is checked as a repo id ('a/b/c' is not one)."""
+    return os.path.isdir(model) or model.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in model)
 
 
 def validate_repo_id(model_id: str) -> None:
@@ -157,7 +158,7 @@ class WeightPlan:
     components: tuple[str, ...] = ()
 
 
-def plan_weights(files: Mapping[str, int | None], config_missing: bool = False) -> WeightPlan:
+def plan_weights(files: Mapping[str, int | None]) -> WeightPlan:
     """Choose what to read from a repo's file list (path -> size)."""
     root = _weights_in(files, "")
     if root.safetensors or root.index:
@@ -248,14 +249,14 @@ class HubReader:
         *,
         revision: str | None = None,
         token: str | bool | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         pool: ThreadPoolExecutor | None = None,
     ) -> None:
         validate_repo_id(model_id)
         self.model_id = model_id
         self.revision = revision
         self.token = token
-        self.timeout = timeout
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # read at call time: patchable
         self.pool = pool
         self.transfer = Transfer()
         self.sha: str | None = None
@@ -327,7 +328,11 @@ class HubReader:
             if files is not None:
                 return files
         index = self._get_json(index_path)
-        return self.read_headers(shard_names(index, index_path))
+        try:
+            names = shard_names(index, index_path)
+        except MalformedConfig as exc:
+            raise MalformedConfig(f"{self.model_id}: {exc}") from None
+        return self.read_headers(names)
 
     def _snapshot(
         self,
@@ -412,20 +417,21 @@ class HubReader:
 
     def _sharded_metadata(self, index_path: str) -> tuple[SafetensorsFile, ...] | None:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
-        from huggingface_hub.errors import HfHubHTTPError
-
         url = f"{self._endpoint()}/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
         try:
             answer = parse_json(self._get(url), "safetensors-metadata")
-        except (HfHubHTTPError, MalformedConfig):
-            return None  # not offered (older Hub, mirror): read the index and each shard instead
+        except (NetworkError, MalformedConfig):
+            return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
         headers = answer.get("headers")
         if not isinstance(headers, dict):
             return None
         files = []
         for shard, header in sorted(headers.items()):
             raw = json.dumps(header, separators=(",", ":")).encode()
-            files.append(parse_header(len(raw).to_bytes(PREFIX_BYTES, "little") + raw, str(shard)))
+            try:
+                files.append(parse_header(len(raw).to_bytes(PREFIX_BYTES, "little") + raw, _clip(str(shard))))
+            except MalformedHeader as exc:
+                raise MalformedHeader(f"{self.model_id}: {exc}") from None
         return tuple(files)
 
     def _get_json(self, path: str) -> dict[str, Any]:
@@ -436,7 +442,7 @@ class HubReader:
 
     def _get_json_or_none(self, path: str) -> dict[str, Any] | None:
         raw = self._get(self._resolve_url(path), missing_ok=True)
-        return None if raw is None else parse_json(raw, path)
+        return None if raw is None else parse_json(raw, f"{self.model_id}: {path}")
 
     # -- HTTP, through huggingface_hub
 
@@ -483,7 +489,7 @@ class HubReader:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        limit: int = MAX_JSON_BYTES,
+        limit: int | None = None,
         start: int = 0,
         missing_ok: bool = False,
         sizes: dict[str, int] | None = None,
@@ -498,6 +504,7 @@ class HubReader:
         from huggingface_hub import errors as hf
         from huggingface_hub.utils import get_session
 
+        limit = MAX_JSON_BYTES if limit is None else limit
         for attempt in range(MAX_RETRIES + 1):
             self.transfer.add(1, 0)
             try:
@@ -629,6 +636,8 @@ def _translate(exc: BaseException, reader: HubReader) -> BaseException:
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", "?")
         return NetworkError(f"{model}: the Hub answered HTTP {status}; try again later")
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return NetworkError(f"{model}: the Hub's answers kept breaking off mid-way (after retries); try again later")
     if isinstance(exc, httpx2.TimeoutException):
         return NetworkError(f"{model}: the Hub did not answer within {reader.timeout:g} s (after retries)")
     if isinstance(exc, (httpx2.HTTPError, OSError)):
@@ -678,7 +687,10 @@ def read_local(directory: Path) -> RepoSnapshot:
     plan = plan_weights(files)
     names = plan.safetensors
     if plan.index:
-        names = shard_names(_read_local_json(directory, plan.index), plan.index) + names
+        try:
+            names = shard_names(_read_local_json(directory, plan.index), plan.index) + names
+        except MalformedConfig as exc:
+            raise MalformedConfig(f"{directory}: {exc}") from None
     headers = tuple(_read_local_header(directory, name) for name in names)
     weights_format, stored = "safetensors", None
     if not headers:
@@ -720,4 +732,5 @@ def _read_local_header(directory: Path, name: str) -> SafetensorsFile:
 
 
 def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    clipped = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in clipped)  # no terminal escapes from hostile names

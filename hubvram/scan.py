@@ -12,6 +12,11 @@ HTTP session (one connection pool); at most 2 x ``concurrency`` requests are in 
 Rows are yielded in completion order (JSONL streams them as they come); ``ScanRow.index`` is the
 model's position in the input, and ``in_input_order`` sorts them back for tables.
 
+Cache: beside hubvram's snapshot cache (config + parsed headers by commit, cache.py), finished rows
+are kept by repo, commit sha, options and a hash of the code that computes them (RowCache). A rescan
+of unchanged repos reads one small file per model: no request, no header re-parse, no estimate.
+`refresh=True` bypasses both.
+
 A failure is a row with ``error`` set (the one-line HubVramError message), never an exception:
 the scan goes on. Ctrl-C stops submitting new models; the caller writes what finished.
 """
@@ -24,7 +29,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +37,7 @@ from .errors import HubVramError
 
 if TYPE_CHECKING:
     from .cli import RunOptions
+    from .estimate import Estimate
     from .facts import ModelFacts
     from .fit import Fit
     from .gpus import Gpu
@@ -81,7 +87,8 @@ class ScanRow:
         """Flat, JSON- and CSV-ready; pass the scan's columns so every row has the same keys."""
         totals = dict(self.totals)
         fits = {g.name: g for g in self.gpus}
-        keys = list(scenario_keys) or list(totals)
+        keys = list(scenario_keys)
+        keys += [key for key in totals if key not in keys]  # a scenario the columns did not foresee
         names = list(gpu_names) or list(fits)
         data: dict[str, Any] = {
             "model": self.model,
@@ -182,12 +189,14 @@ def scan(
     rows = RowCache(options, gpus)
     model_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-scan")
     inner_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-read")
-    running: set[Future[ScanRow]] = set()
+    running: dict[Future[ScanRow], int] = {}  # future -> input position
 
-    def finished(block: bool) -> list[ScanRow]:
-        done, _ = wait(running, timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        running.difference_update(done)
-        return sorted((f.result() for f in done), key=lambda row: row.index)
+    def finished() -> Iterator[ScanRow]:
+        """Rows of the models that finished since the last call (waits for at least one)."""
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in sorted(done, key=running.__getitem__):
+            del running[future]
+            yield future.result()  # re-raises a KeyboardInterrupt of a worker, after the rows before it
 
     def emit(row: ScanRow) -> ScanRow:
         if on_result is not None:
@@ -201,13 +210,13 @@ def scan(
                 yield emit(row)
                 continue
             job = (model, revision, options, gpus, index, token, refresh, inner_pool, rows)
-            running.add(model_pool.submit(scan_one, *job))
+            running[model_pool.submit(scan_one, *job)] = index
             # Keep the pool busy plus a short queue; submitting lazily lets Ctrl-C stop at once.
             while len(running) >= 2 * concurrency:
-                for row in finished(block=True):
+                for row in finished():
                     yield emit(row)
         while running:
-            for row in finished(block=True):
+            for row in finished():
                 yield emit(row)
     finally:
         for future in running:
@@ -292,9 +301,19 @@ def row_from_facts(
         parameters=facts.parameters.total,
         weights_bytes=facts.weights_bytes,
         parameters_source=facts.parameters.source,
-        totals=tuple((scenario_key(e.options.mode, e.options.dtype), e.total) for e in estimates),
+        totals=_totals(estimates, options),
         gpus=fits,
     )
+
+
+def _totals(estimates: list[Estimate], options: RunOptions) -> tuple[tuple[str, int], ...]:
+    """Each estimate's total under its column: a mode's first estimate is the asked-for scenario (named
+    by --dtype, even when report.scenarios trains FP8/GPTQ weights dequantized), the others what-ifs."""
+    totals: list[tuple[str, int]] = []
+    for e in estimates:
+        asked = all(e.options.mode != key.split(":")[0] for key, _ in totals)
+        totals.append((scenario_key(e.options.mode, options.dtype if asked else e.options.dtype), e.total))
+    return tuple(totals)
 
 
 def _placed(f: Fit) -> tuple[bool, int | None]:
@@ -321,10 +340,10 @@ class RowCache:
     def __init__(self, options: RunOptions, gpus: tuple[Gpu, ...]) -> None:
         from .cache import cache_root
 
-        o = options
-        asked = [o.mode, o.dtype, o.batch_size, o.seq_len, o.optimizer, o.overhead]
+        # Every option but the output format and the GPU names (the GPUs count by name and memory).
+        asked = {k: v for k, v in asdict(options).items() if k not in ("fmt", "gpus", "gpu_memory")}
         placed = [[gpu.name, gpu.memory_bytes] for gpu in gpus]
-        key = json.dumps([ROW_FORMAT, _code_fingerprint(), asked, placed], separators=(",", ":"))
+        key = json.dumps([ROW_FORMAT, _code_fingerprint(), asked, placed], sort_keys=True, default=repr)
         self.digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         self.root = cache_root() / "scan-rows"
 
@@ -410,6 +429,7 @@ def _code_fingerprint() -> str:
 def render_rows(rows: list[ScanRow], options: RunOptions, fmt: str) -> str:
     """Rows as a table, markdown, CSV or JSON (JSONL is written row by row by the CLI)."""
     keys, names = scenario_keys(options), gpu_names(options)
+    keys += tuple(dict.fromkeys(key for row in rows for key, _ in row.totals if key not in keys))
     if fmt == "json":
         return json.dumps([row.to_dict(keys, names) for row in rows], indent=2)
     if fmt == "jsonl":
