@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .header import PREFIX_BYTES, SafetensorsFile, parse_header
+from .header import SafetensorsFile, parse_header_document
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -75,7 +75,7 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
     if not record or record.get("format") != FORMAT_VERSION:
         return None
     try:
-        files = tuple(_file_from_dict(name, header) for name, header in record["weight_files"])
+        files = tuple(_file_from_dict(*entry) for entry in record["weight_files"])
     except Exception:  # a damaged cache entry is refetched, never trusted
         return None
     fields = {k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record}
@@ -91,14 +91,13 @@ def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
         "weights_format": snapshot_fields["weights_format"],
         "stored_weight_bytes": snapshot_fields["stored_weight_bytes"],
         "components": list(snapshot_fields["components"]),
-        "weight_files": [[f.filename, f.to_dict()] for f in files],
+        "weight_files": [[f.filename, f.to_dict(), f.header_bytes] for f in files],
     }
     _write_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
 
 
-def _file_from_dict(name: str, header: dict[str, Any]) -> SafetensorsFile:
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    return parse_header(len(raw).to_bytes(PREFIX_BYTES, "little") + raw, name)
+def _file_from_dict(name: str, header: dict[str, Any], header_bytes: int = 0) -> SafetensorsFile:
+    return parse_header_document(header, name, header_bytes=header_bytes)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -36,7 +36,14 @@ from .errors import (
     RevisionNotFound,
     UsageError,
 )
-from .header import MAX_HEADER_BYTES, PREFIX_BYTES, SafetensorsFile, header_length, parse_header
+from .header import (
+    MAX_HEADER_BYTES,
+    PREFIX_BYTES,
+    SafetensorsFile,
+    header_length,
+    parse_header,
+    parse_header_document,
+)
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -427,9 +434,9 @@ class HubReader:
             return None
         files = []
         for shard, header in sorted(headers.items()):
-            raw = json.dumps(header, separators=(",", ":")).encode()
-            try:
-                files.append(parse_header(len(raw).to_bytes(PREFIX_BYTES, "little") + raw, _clip(str(shard))))
+            size = PREFIX_BYTES + len(json.dumps(header, separators=(",", ":")))  # its share of the answer
+            try:  # already JSON-decoded: checked as it is, not parsed a second time
+                files.append(parse_header_document(header, _clip(str(shard)), header_bytes=size))
             except MalformedHeader as exc:
                 raise MalformedHeader(f"{self.model_id}: {exc}") from None
         return tuple(files)
