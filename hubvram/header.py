@@ -135,11 +135,11 @@ def parse_header_document(
 
 def _load_json_object(body: bytes, filename: str) -> dict:
     def no_duplicates(pairs: list) -> dict:
-        result: dict = {}
-        for key, value in pairs:
-            if key in result:
-                raise MalformedHeader(f"{filename}: safetensors header names '{_short(key)}' twice")
-            result[key] = value
+        result = dict(pairs)
+        if len(result) != len(pairs):  # json.loads would silently keep the last of two equal names
+            seen: set = set()
+            twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise MalformedHeader(f"{filename}: safetensors header names '{_short(twice)}' twice")
         return result
 
     try:
@@ -176,13 +176,13 @@ def _parse_tensor(name: str, entry: object, filename: str) -> TensorInfo:
     if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
         raise _tensor_error(filename, name, f"has unknown dtype {_short(repr(dtype))}")
     shape = entry.get("shape")
-    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(_is_count(d) for d in shape):
+    if type(shape) is not list or len(shape) > MAX_RANK or not all(map(_is_count, shape)):
         raise _tensor_error(filename, name, f"has an invalid shape (want up to {MAX_RANK} non-negative integers)")
     numel = math.prod(shape)
     if numel > MAX_ELEMENTS:
         raise _tensor_error(filename, name, f"declares an impossible {numel:.3e} elements")
     offsets = entry.get("data_offsets")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+    if type(offsets) is not list or len(offsets) != 2 or not (_is_count(offsets[0]) and _is_count(offsets[1])):
         raise _tensor_error(filename, name, "has invalid data_offsets (want two non-negative integers)")
     start, end = offsets
     if end < start:
@@ -209,7 +209,10 @@ def _check_layout(tensors: tuple[TensorInfo, ...], filename: str, data_size: int
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ELEMENTS * 8
+    return type(value) is int and 0 <= value <= _MAX_COUNT  # type(): bools are not counts
+
+
+_MAX_COUNT = MAX_ELEMENTS * 8
 
 
 def _short(text: str, limit: int = 80) -> str:
