@@ -126,6 +126,7 @@ class ModelFacts:
     architecture: Architecture
     weights_format: str = "safetensors"  # "safetensors", "pytorch" (count derived), "none"
     notes: tuple[str, ...] = ()  # one-line remarks for the user (derived count, tied copy dropped, ...)
+    pipeline_class: str | None = None  # diffusers: model_index.json's _class_name (no transformer config)
 
     @property
     def bytes_per_parameter(self) -> float:
@@ -576,4 +577,5 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
         architecture=arch,
         weights_format=snapshot.weights_format,
         notes=notes + count_notes,
+        pipeline_class=_str(snapshot.config.get("_class_name")),
     )

@@ -109,10 +109,24 @@ def _smaller_than_stored(precision: str, facts: ModelFacts) -> bool:
 
 
 def build_report(facts: ModelFacts, options: RunOptions, transfer: Transfer = Transfer()) -> Report:
+    require_transformer(facts)
     estimates = tuple(estimate(facts, scenario) for scenario in scenarios(facts, options))
     gpus = resolve_gpus(options.gpus, options.gpu_memory)
     rows = tuple(gpu_row(facts, estimates, gpu) for gpu in gpus)
     return Report(facts, estimates, rows, transfer)
+
+
+def require_transformer(facts: ModelFacts) -> None:
+    """Pipelines without a transformer config (diffusers) get their weights named, then a clear refusal."""
+    arch = facts.architecture
+    if arch.hidden_size or arch.num_layers or not facts.pipeline_class:
+        return
+    from .errors import MalformedConfig
+
+    raise MalformedConfig(
+        f"{facts.model_id} is a {facts.pipeline_class} pipeline: its weights take {facts.weights_bytes:,} bytes "
+        f"({facts.parameters.total:,} parameters), but hubvram sizes activations of transformer models only"
+    )
 
 
 def resolve_gpus(names: tuple[str, ...], memories: tuple[str, ...]) -> tuple[Gpu, ...]:

@@ -132,3 +132,10 @@ def test_gpus_command_lists_the_catalog():
     result = run("gpus", "--format", "json")
     names = [row["name"] for row in json.loads(result.output)]
     assert "RTX 4090" in names and "H100 80GB" in names
+
+
+def test_diffusers_pipeline_names_its_weights_then_refuses(hub):
+    result = run("hubvram-quirks/diffusers")
+    assert result.exit_code == 1
+    assert "is a StableDiffusionPipeline pipeline: its weights take" in result.output
+    assert "sizes activations of transformer models only" in result.output
