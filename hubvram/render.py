@@ -80,6 +80,8 @@ def _summary(report: Report, *, markdown: bool) -> str:
         shape.append(f"hidden {arch.hidden_size}")
     if arch.num_attention_heads:
         shape.append(f"{arch.num_attention_heads} heads ({arch.kv_heads} KV, head_dim {arch.attention_head_dim})")
+    if arch.intermediate_size:
+        shape.append(f"MLP {arch.intermediate_size}")
     if arch.num_experts:
         shape.append(f"{arch.num_experts} experts ({arch.num_experts_per_token} active)")
     if arch.vocab_size:
