@@ -16,43 +16,101 @@ from hubvram.estimate import (
     kv_cache_bytes,
     kv_cache_bytes_per_token,
     lora_parameters,
+    mlp_kind,
     optimizer_state_bytes_per_param,
+    training_layer_bytes_per_token,
     weight_bytes_per_param,
 )
 from hubvram.facts import Architecture, ModelFacts, ParameterCount
 
 # Architectures copied by hand from the published config.json files.
 LLAMA2_7B = Architecture(
-    model_type="llama", hidden_size=4096, num_layers=32, num_attention_heads=32, num_key_value_heads=32,
-    intermediate_size=11008, vocab_size=32000, hidden_act="silu", torch_dtype="float16",
-)  # fmt: skip
+    model_type="llama",
+    hidden_size=4096,
+    num_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    intermediate_size=11008,
+    vocab_size=32000,
+    hidden_act="silu",
+    torch_dtype="float16",
+)
 MISTRAL_7B = Architecture(
-    model_type="mistral", hidden_size=4096, num_layers=32, num_attention_heads=32, num_key_value_heads=8,
-    intermediate_size=14336, vocab_size=32000, hidden_act="silu", torch_dtype="bfloat16", sliding_window=4096,
-)  # fmt: skip
+    model_type="mistral",
+    hidden_size=4096,
+    num_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    intermediate_size=14336,
+    vocab_size=32000,
+    hidden_act="silu",
+    torch_dtype="bfloat16",
+    sliding_window=4096,
+)
 OPT_13B = Architecture(
-    model_type="opt", hidden_size=5120, num_layers=40, num_attention_heads=40, intermediate_size=20480,
-    vocab_size=50272, hidden_act="relu", torch_dtype="float16",
-)  # fmt: skip
+    model_type="opt",
+    hidden_size=5120,
+    num_layers=40,
+    num_attention_heads=40,
+    intermediate_size=20480,
+    vocab_size=50272,
+    hidden_act="relu",
+    torch_dtype="float16",
+)
 DEEPSEEK_V3 = Architecture(
-    model_type="deepseek_v3", hidden_size=7168, num_layers=61, num_attention_heads=128, num_key_value_heads=128,
-    intermediate_size=18432, vocab_size=129280, kv_lora_rank=512, qk_rope_head_dim=64, num_experts=256,
-    num_experts_per_token=8, num_shared_experts=1, moe_intermediate_size=2048, torch_dtype="bfloat16",
-)  # fmt: skip
+    model_type="deepseek_v3",
+    hidden_size=7168,
+    num_layers=61,
+    num_attention_heads=128,
+    num_key_value_heads=128,
+    intermediate_size=18432,
+    vocab_size=129280,
+    kv_lora_rank=512,
+    qk_rope_head_dim=64,
+    num_experts=256,
+    num_experts_per_token=8,
+    num_shared_experts=1,
+    moe_intermediate_size=2048,
+    torch_dtype="bfloat16",
+)
 GEMMA2_9B = Architecture(
-    model_type="gemma2", hidden_size=3584, num_layers=42, num_attention_heads=16, num_key_value_heads=8, head_dim=256,
-    intermediate_size=14336, vocab_size=256000, sliding_window=4096, torch_dtype="bfloat16",
+    model_type="gemma2",
+    hidden_size=3584,
+    num_layers=42,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    head_dim=256,
+    intermediate_size=14336,
+    vocab_size=256000,
+    sliding_window=4096,
+    torch_dtype="bfloat16",
     layer_types=tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(42)),
-)  # fmt: skip
+)
 GPT_OSS_20B = Architecture(
-    model_type="gpt_oss", hidden_size=2880, num_layers=24, num_attention_heads=64, num_key_value_heads=8, head_dim=64,
-    intermediate_size=2880, vocab_size=201088, sliding_window=128, num_experts=32, num_experts_per_token=4,
+    model_type="gpt_oss",
+    hidden_size=2880,
+    num_layers=24,
+    num_attention_heads=64,
+    num_key_value_heads=8,
+    head_dim=64,
+    intermediate_size=2880,
+    vocab_size=201088,
+    sliding_window=128,
+    num_experts=32,
+    num_experts_per_token=4,
     layer_types=tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(24)),
-)  # fmt: skip
+)
 BERT_BASE = Architecture(
-    model_type="bert", architectures=("BertForMaskedLM",), hidden_size=768, num_layers=12, num_attention_heads=12,
-    intermediate_size=3072, vocab_size=30522, hidden_act="gelu", torch_dtype="float32",
-)  # fmt: skip
+    model_type="bert",
+    architectures=("BertForMaskedLM",),
+    hidden_size=768,
+    num_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    vocab_size=30522,
+    hidden_act="gelu",
+    torch_dtype="float32",
+)
 
 LLAMA2_PARAMS = 6_738_415_616
 
@@ -134,11 +192,19 @@ def test_inference_llama2_7b_weights_and_kv_cache():
     assert set(COMPONENT_KEYS) <= set(est.components)
 
 
-def test_inference_decode_adds_one_layer_copy_while_the_cache_grows():
+def test_inference_decode_holds_the_full_cache_plus_one_layer_copy_while_it_grows():
     est = estimate(LLAMA2, EstimateOptions(seq_len=1024, new_tokens=512, overhead=0))
     full = 1024 * 524_288
-    assert est.phases["decode"]["kv_cache"] == full + full // 32
+    assert est.phases["decode"]["kv_cache"] == full
+    assert est.phases["decode"]["activations"] == full // 32  # torch.cat: one layer's old and new cache
     assert est.phases["prefill"]["kv_cache"] == 512 * 524_288
+
+
+def test_inference_prefill_live_set_is_one_mlp_plus_four_hidden_states():
+    # Llama-2-7B fp16, batch 1, 4096-token prompt: gate/act/up (3 x 11008) and 4 hidden states of 4096
+    # per token, in 2 bytes, plus the last position's logits and their fp32 copy.
+    est = estimate(LLAMA2, EstimateOptions(seq_len=4096, overhead=0))
+    assert est.components["activations"] == 4096 * 2 * (3 * 11008 + 4 * 4096) + 32000 * (2 + 4)
 
 
 def test_encoder_only_models_have_no_kv_cache():
@@ -161,7 +227,7 @@ def test_tensor_parallel_splits_weights_and_kv_heads():
     )  # 8 KV heads: replicated beyond 8 GPUs
 
 
-# --- weights and precision ----------------------------------------------------------------------------------
+# --- weights and precision ----------------------------------------------------------------------------
 
 
 def test_weight_bytes_per_param_include_quantization_scales():
@@ -196,7 +262,7 @@ def test_weights_as_stored_come_from_the_header_bytes():
     assert estimate(packed, EstimateOptions(overhead=0)).components["weights"] == 3_900_000_000
 
 
-# --- optimizers and training ---------------------------------------------------------------------------------
+# --- optimizers and training --------------------------------------------------------------------------
 
 
 def test_optimizer_state_bytes_per_parameter():
@@ -328,10 +394,94 @@ def test_auto_overhead_is_context_workspace_and_slack():
     assert auto.replicated_bytes == auto.components["overhead"] + auto.components["activations"]
 
 
+def test_training_activations_per_layer_llama2_counted_op_by_op():
+    # fp16: two RMSNorms (fp32 copy 4h + normalised 2h + output 2h), SDPA's q, k, v and output (2 x 4h),
+    # the fp32 logsumexp of 32 heads, SwiGLU's gate, act, up and product (4 x 2 x 11008).
+    per_token = 2 * 8 * 4096 + 2 * 4 * 4096 + 4 * 32 + 4 * 2 * 11008
+    assert per_token == 186_496
+    assert training_layer_bytes_per_token(LLAMA2_7B, 2) == per_token
+
+
+def test_training_activations_per_layer_gpt2_fp32():
+    gpt2 = Architecture(
+        model_type="gpt2",
+        hidden_size=768,
+        num_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=50257,
+        hidden_act="gelu_new",
+        tie_word_embeddings=True,
+    )
+    # two LayerNorms (input + output) 4 x 768 x 4; q, k, v, SDPA output and its head-merged copy 5 x 768 x 4;
+    # logsumexp 12 x 4; NewGELU keeps 5 tensors of 3072; two dropout masks of one byte
+    expected = 4 * 768 * 4 + 5 * 768 * 4 + 12 * 4 + 5 * 3072 * 4 + 2 * 768
+    assert training_layer_bytes_per_token(gpt2, 4) == expected == 90_672
+
+
+def test_eager_attention_keeps_scores_per_layer():
+    eager = training_layer_bytes_per_token(LLAMA2_7B, 2, seq_len=2048, attention="eager")
+    sdpa = training_layer_bytes_per_token(LLAMA2_7B, 2, seq_len=2048)
+    assert eager - sdpa == 32 * 2048 * (2 + 4)  # heads x keys x (fp32 softmax + its fp16 cast)
+
+
+def test_loss_upcasts_logits_to_fp32_and_backward_holds_three_copies():
+    options = EstimateOptions(mode="training", seq_len=512, batch_size=8, optimizer="sgd", overhead=0)
+    est = estimate(LLAMA2, options)
+    tokens = 4096
+    layers = 32 * tokens * 186_496
+    top = tokens * (4 + 2 + 2) * 4096  # final RMSNorm: fp32 copy, normalised, output
+    assert est.phases["forward"]["activations"] == layers + top + tokens * 32000 * (2 + 4 + 4)
+    assert est.phases["backward"]["activations"] == layers + top + tokens * 32000 * 12
+
+
+def test_tied_embeddings_sum_two_gradients_at_the_end_of_backward():
+    qwen3 = Architecture(
+        model_type="qwen3",
+        hidden_size=1024,
+        num_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        intermediate_size=3072,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        torch_dtype="bfloat16",
+    )
+    facts_ = facts(qwen3, 596_049_920, "BF16")
+    est = estimate(facts_, EstimateOptions(mode="training", seq_len=8, optimizer="sgd", overhead=0))
+    assert est.peak_phase == "backward"
+    assert est.components["activations"] == 2 * 151936 * 1024 * 2
+    assert est.components["gradients"] == 2 * 596_049_920
+
+
+def test_qwen3_training_matches_the_measured_peak():
+    # benchmarks/accuracy.py: Qwen3-0.6B bf16, AdamW, batch 2, seq 512 peaked at 7.512 GB (CPU profiler)
+    qwen3 = Architecture(
+        model_type="qwen3",
+        hidden_size=1024,
+        num_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        intermediate_size=3072,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        torch_dtype="bfloat16",
+        hidden_act="silu",
+    )
+    est = estimate(
+        facts(qwen3, 596_049_920, "BF16"),
+        EstimateOptions(mode="training", batch_size=2, seq_len=512, overhead=0),
+    )
+    assert abs(est.total - 7_512_000_000) / 7_512_000_000 < 0.01
+
+
 def test_architecture_traits():
     assert is_gated_mlp(LLAMA2_7B) and is_gated_mlp(GEMMA2_9B)
     assert not is_gated_mlp(OPT_13B) and not is_gated_mlp(BERT_BASE)
     assert not is_encoder_only(LLAMA2_7B)
+    assert mlp_kind(OPT_13B) == "relu" and mlp_kind(BERT_BASE) == "gelu" and mlp_kind(LLAMA2_7B) == "gated"
 
 
 def test_to_dict_has_the_stable_keys():
@@ -343,7 +493,7 @@ def test_to_dict_has_the_stable_keys():
     assert set(COMPONENT_KEYS) <= set(data["components"])
 
 
-# --- errors -----------------------------------------------------------------------------------------------------
+# --- errors -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -374,3 +524,46 @@ def test_missing_field_names_the_field_and_the_model():
     arch = Architecture(model_type="llama", num_layers=32, num_attention_heads=32, vocab_size=32000)
     with pytest.raises(MissingField, match="org/model: config.json has no usable 'hidden_size'.*inference"):
         estimate(facts(arch, 1000, model="org/model"), EstimateOptions())
+
+
+def test_moe_activations_count_the_routed_rows_and_the_router():
+    qwen3_moe = Architecture(
+        model_type="qwen3_moe",
+        hidden_size=2048,
+        num_layers=48,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        head_dim=128,
+        intermediate_size=6144,
+        moe_intermediate_size=768,
+        num_experts=128,
+        num_experts_per_token=8,
+        vocab_size=151936,
+        hidden_act="silu",
+    )
+    norms = 2 * (4 + 2 + 2) * 2048
+    attention = (
+        2 * (4096 + 2 * 512) + 2 * 4096 + 4 * 32 + (4 + 2) * (4096 + 512)
+    )  # SDPA + logsumexp + qk-norm
+    experts = 8 * 2 * (2 * 2048 + 4 * 768) + 128 * (2 + 4)  # 8 routed rows per token + router softmax
+    assert training_layer_bytes_per_token(qwen3_moe, 2) == norms + attention + experts
+
+
+def test_qlora_holds_one_dequantized_weight_at_a_time():
+    est = estimate(LLAMA2, EstimateOptions(mode="training", dtype="nf4", lora_rank=16, seq_len=8, overhead=0))
+    assert est.resident["dequantized_weight"] == 2 * 4096 * 11008  # the largest linear, in bf16
+
+
+def test_encoder_decoder_models_say_how_they_are_estimated():
+    t5 = Architecture(
+        model_type="t5",
+        hidden_size=512,
+        num_layers=6,
+        num_attention_heads=8,
+        intermediate_size=2048,
+        vocab_size=32128,
+        is_encoder_decoder=True,
+        hidden_act="relu",
+    )
+    est = estimate(facts(t5, 60_506_880, "F32", 4), EstimateOptions(seq_len=512))
+    assert any("encoder-decoder" in note for note in est.notes)
