@@ -546,7 +546,10 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
         arch = read_architecture(snapshot.config)
     except MalformedConfig as exc:
         raise MalformedConfig(f"{snapshot.model_id}: {exc}") from None
-    if arch.tie_word_embeddings is None and (_stores_head_and_embedding(snapshot.weight_files) or not snapshot.weight_files):
+    # Whether an unstated tie matters: an lm_head stored beside the embedding, or a count derived from
+    # the config formula. Only then is transformers imported for the class default (1-2 s).
+    derived_by_formula = not snapshot.weight_files and not snapshot.stored_weight_bytes
+    if arch.tie_word_embeddings is None and (_stores_head_and_embedding(snapshot.weight_files) or derived_by_formula):
         arch = resolve_tied(arch, snapshot.config)
     notes: tuple[str, ...] = ()
     if not snapshot.config:
