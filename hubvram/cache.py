@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .header import SafetensorsFile, parse_header_document
+from .header import checked_file
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def cache_root() -> Path:
@@ -75,7 +75,9 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
     if not record or record.get("format") != FORMAT_VERSION:
         return None
     try:
-        files = tuple(_file_from_dict(*entry) for entry in record["weight_files"])
+        files = tuple(
+            checked_file(name, rows, metadata, header_bytes=size) for name, size, metadata, rows in record["weight_files"]
+        )
     except Exception:  # a damaged cache entry is refetched, never trusted
         return None
     fields = {k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record}
@@ -91,13 +93,9 @@ def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
         "weights_format": snapshot_fields["weights_format"],
         "stored_weight_bytes": snapshot_fields["stored_weight_bytes"],
         "components": list(snapshot_fields["components"]),
-        "weight_files": [[f.filename, f.to_dict(), f.header_bytes] for f in files],
+        "weight_files": [[f.filename, f.header_bytes, dict(f.metadata), f.to_rows()] for f in files],
     }
     _write_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
-
-
-def _file_from_dict(name: str, header: dict[str, Any], header_bytes: int = 0) -> SafetensorsFile:
-    return parse_header_document(header, name, header_bytes=header_bytes)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -81,6 +81,10 @@ class SafetensorsFile:
     def data_bytes(self) -> int:
         return max((t.end for t in self.tensors), default=0)
 
+    def to_rows(self) -> list[list]:
+        """Compact rows [name, dtype, shape, start, end]: what hubvram's cache stores (checked_file reads)."""
+        return [[t.name, t.dtype, t.shape, t.start, t.end] for t in self.tensors]
+
     def to_dict(self) -> dict:
         header: dict = {}
         if self.metadata:
@@ -167,30 +171,50 @@ def _parse_metadata(value: object, filename: str) -> tuple[tuple[str, str], ...]
 
 
 def _parse_tensor(name: str, entry: object, filename: str) -> TensorInfo:
-    # Hot path (DeepSeek-V3: 92,000 tensors): the message is built only when a check fails.
+    if type(entry) is not dict:
+        if not name:
+            raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
+        raise _tensor_error(filename, name, "is not an object")
+    return checked_tensor(filename, name, entry.get("dtype"), entry.get("shape"), entry.get("data_offsets"))
+
+
+def checked_tensor(filename: str, name: str, dtype: object, shape: object, offsets: object) -> TensorInfo:
+    """A TensorInfo from untrusted fields, or MalformedHeader naming the file and the tensor.
+
+    Hot path (DeepSeek-V3: 92,000 tensors): the message is built only when a check fails.
+    """
     if not name:
         raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
-    if not isinstance(entry, dict):
-        raise _tensor_error(filename, name, "is not an object")
-    dtype = entry.get("dtype")
-    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+    bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
+    if bits is None:
         raise _tensor_error(filename, name, f"has unknown dtype {_short(repr(dtype))}")
-    shape = entry.get("shape")
     if type(shape) is not list or len(shape) > MAX_RANK or not all(map(_is_count, shape)):
         raise _tensor_error(filename, name, f"has an invalid shape (want up to {MAX_RANK} non-negative integers)")
     numel = math.prod(shape)
     if numel > MAX_ELEMENTS:
         raise _tensor_error(filename, name, f"declares an impossible {numel:.3e} elements")
-    offsets = entry.get("data_offsets")
     if type(offsets) is not list or len(offsets) != 2 or not (_is_count(offsets[0]) and _is_count(offsets[1])):
         raise _tensor_error(filename, name, "has invalid data_offsets (want two non-negative integers)")
     start, end = offsets
     if end < start:
         raise _tensor_error(filename, name, "has data_offsets that run backwards")
-    expected = (numel * DTYPE_BITS[dtype] + 7) // 8
+    expected = (numel * bits + 7) // 8
     if end - start != expected:
         raise _tensor_error(filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}")
     return TensorInfo(name, dtype, tuple(shape), start, end)
+
+
+def checked_file(
+    filename: str, rows: list, metadata: object = None, *, data_size: int | None = None, header_bytes: int = 0
+) -> SafetensorsFile:
+    """A SafetensorsFile from compact rows [name, dtype, shape, start, end] (hubvram's cache), checked."""
+    if type(rows) is not list or not all(type(row) is list and len(row) == 5 for row in rows):
+        raise MalformedHeader(f"{filename}: cached header rows are malformed")
+    tensors = tuple(checked_tensor(filename, n, d, s, [a, b]) for n, d, s, a, b in rows)
+    if len({t.name for t in tensors}) != len(tensors):
+        raise MalformedHeader(f"{filename}: cached header names a tensor twice")
+    _check_layout(tensors, filename, data_size)
+    return SafetensorsFile(filename, tensors, _parse_metadata(metadata, filename), header_bytes)
 
 
 def _tensor_error(filename: str, name: str, problem: str) -> MalformedHeader:

@@ -426,17 +426,19 @@ class HubReader:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
         url = f"{self._endpoint()}/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
         try:
-            answer = parse_json(self._get(url), "safetensors-metadata")
+            raw = self._get(url)
+            answer = parse_json(raw, "safetensors-metadata")
         except (NetworkError, MalformedConfig):
             return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
         headers = answer.get("headers")
         if not isinstance(headers, dict):
             return None
         files = []
+        tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
         for shard, header in sorted(headers.items()):
-            size = PREFIX_BYTES + len(json.dumps(header, separators=(",", ":")))  # its share of the answer
+            share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0  # its part of the answer
             try:  # already JSON-decoded: checked as it is, not parsed a second time
-                files.append(parse_header_document(header, _clip(str(shard)), header_bytes=size))
+                files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
             except MalformedHeader as exc:
                 raise MalformedHeader(f"{self.model_id}: {exc}") from None
         return tuple(files)
