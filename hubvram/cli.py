@@ -353,7 +353,8 @@ def scan_command(
             click.echo(text)
     failed = sum(1 for row in rows if row.error)
     summary = f"scanned {len(rows)}, failed {failed}, cached {sum(1 for row in rows if row.cached)}"
-    summary += f" in {time.perf_counter() - started:.2f} s"
+    elapsed = time.perf_counter() - started
+    summary += f" in {elapsed:.3f} s" if elapsed < 10 else f" in {elapsed:.1f} s"
     if skipped:
         summary += f"; skipped {skipped} already in {output}"
     if interrupted:
