@@ -1,8 +1,8 @@
 """hubvram: how much GPU memory a Hugging Face Hub model needs, read from config.json and safetensors headers.
 
-    >>> from hubvram import read_facts, estimate, EstimateOptions
-    >>> facts, transfer = read_facts("meta-llama/Llama-2-7b-hf")
-    >>> estimate(facts, EstimateOptions(mode="inference", batch_size=1, seq_len=4096)).total
+>>> from hubvram import read_facts, estimate, EstimateOptions
+>>> facts, transfer = read_facts("meta-llama/Llama-2-7b-hf")
+>>> estimate(facts, EstimateOptions(mode="inference", batch_size=1, seq_len=4096)).total
 """
 
 from __future__ import annotations

@@ -76,11 +76,14 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
         return None
     try:
         files = tuple(
-            checked_file(name, rows, metadata, header_bytes=size) for name, size, metadata, rows in record["weight_files"]
+            checked_file(name, rows, metadata, header_bytes=size)
+            for name, size, metadata, rows in record["weight_files"]
         )
     except Exception:  # a damaged cache entry is refetched, never trusted
         return None
-    fields = {k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record}
+    fields = {
+        k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record
+    }
     fields["components"] = tuple(fields.get("components", ()))
     return {**fields, "weight_files": files}
 

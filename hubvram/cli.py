@@ -136,22 +136,33 @@ def _overhead(_ctx, param: click.Parameter, value: str | None) -> int | None:
 def estimate_options(fn):
     """Flags shared by `hubvram MODEL` and `hubvram scan`."""
     decorators = [
-        click.option("--mode", type=click.Choice(MODES), default="both", show_default=True, help="What to size."),
-        click.option("--dtype", type=click.Choice(DTYPES), help="Precision of the weights (default: as stored)."),
+        click.option(
+            "--mode", type=click.Choice(MODES), default="both", show_default=True, help="What to size."
+        ),
+        click.option(
+            "--dtype", type=click.Choice(DTYPES), help="Precision of the weights (default: as stored)."
+        ),
         click.option("--batch-size", type=int, default=1, show_default=True, callback=_positive),
         click.option(
-            "--seq-len", type=int, callback=_positive, help="Tokens per sequence (default: 2048, capped at the model's)."
+            "--seq-len",
+            type=int,
+            callback=_positive,
+            help="Tokens per sequence (default: 2048, capped at the model's).",
         ),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", show_default=True),
         click.option(
             "--overhead",
             callback=_overhead,
             metavar="BYTES|auto",
-            help="Runtime overhead per GPU (CUDA context, workspaces): 'auto' (default), a size like 1GiB, or 0.",
+            help="Runtime overhead per GPU (CUDA context, workspaces): 'auto' (default), a size, or 0.",
         ),
-        click.option("--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."),
+        click.option(
+            "--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."
+        ),
         click.option("--gpu-memory", multiple=True, metavar="SIZE", help="A GPU by its memory, e.g. 24GiB."),
-        click.option("--new-tokens", type=int, default=0, callback=_count, help="Inference: tokens generated."),
+        click.option(
+            "--new-tokens", type=int, default=0, callback=_count, help="Inference: tokens generated."
+        ),
         click.option(
             "--mixed-precision",
             type=click.Choice(("bf16", "fp16")),
@@ -159,21 +170,60 @@ def estimate_options(fn):
         ),
         click.option("--gradient-checkpointing", is_flag=True, help="Training: recompute activations."),
         click.option("--grad-accumulation", type=int, default=1, callback=_positive, metavar="N"),
-        click.option("--lora-rank", type=int, callback=_positive, help="Train LoRA adapters of this rank (QLoRA with --dtype nf4/int4)."),
         click.option(
-            "--lora-targets", default="q,v", show_default=True, help="LoRA target projections: q,k,v,o,gate,up,down or 'all'."
+            "--lora-rank",
+            type=int,
+            callback=_positive,
+            help="Train LoRA adapters of this rank (QLoRA with --dtype nf4/int4).",
         ),
-        click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=0, help="ZeRO/FSDP stage (with --num-gpus)."),
-        click.option("--num-gpus", type=int, default=1, callback=_positive, help="Data-parallel GPUs for ZeRO sharding."),
-        click.option("--offload", type=click.Choice(("none", "cpu", "nvme")), default="none", show_default=True),
-        click.option("--tensor-parallel", type=int, default=1, callback=_positive, help="Inference: GPUs splitting the model."),
-        click.option("--kv-cache-dtype", type=click.Choice(("fp32", "fp16", "bf16", "fp8")), help="Default: compute dtype."),
+        click.option(
+            "--lora-targets",
+            default="q,v",
+            show_default=True,
+            help="LoRA target projections: q,k,v,o,gate,up,down or 'all'.",
+        ),
+        click.option(
+            "--zero",
+            "zero_stage",
+            type=click.IntRange(0, 3),
+            default=0,
+            help="ZeRO/FSDP stage (with --num-gpus).",
+        ),
+        click.option(
+            "--num-gpus",
+            type=int,
+            default=1,
+            callback=_positive,
+            help="Data-parallel GPUs for ZeRO sharding.",
+        ),
+        click.option(
+            "--offload", type=click.Choice(("none", "cpu", "nvme")), default="none", show_default=True
+        ),
+        click.option(
+            "--tensor-parallel",
+            type=int,
+            default=1,
+            callback=_positive,
+            help="Inference: GPUs splitting the model.",
+        ),
+        click.option(
+            "--kv-cache-dtype",
+            type=click.Choice(("fp32", "fp16", "bf16", "fp8")),
+            help="Default: compute dtype.",
+        ),
         click.option("--attention", type=click.Choice(("sdpa", "eager")), default="sdpa", show_default=True),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
         click.option("--revision", help="Branch, tag or commit (default: main)."),
-        click.option("--token", help="Hugging Face token (default: HF_TOKEN or the one saved by `hf auth login`)."),
         click.option(
-            "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks."
+            "--token", help="Hugging Face token (default: HF_TOKEN or the one saved by `hf auth login`)."
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_debug,
+            help="Show tracebacks.",
         ),
     ]
     return functools.reduce(lambda f, d: d(f), reversed(decorators), fn)
@@ -214,7 +264,9 @@ def run_options(**kwargs) -> RunOptions:
 
 @click.group(cls=HubVramCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hubvram")
-@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks.")
+@click.option(
+    "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks."
+)
 def cli() -> None:
     """How much GPU memory a Hugging Face model needs, and on which GPUs it fits.
 
@@ -232,8 +284,8 @@ def cli() -> None:
 @estimate_options
 def estimate_command(model: str, revision: str | None, token: str | None, **kwargs) -> None:
     """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
-    from .report import build_report, read_facts
     from .render import render
+    from .report import build_report, read_facts
 
     options = run_options(**kwargs)
     facts, transfer = read_facts(model, revision=revision, token=token)
@@ -265,7 +317,11 @@ _FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson
 @click.argument("model_list", metavar="FILE|-", type=click.File("r", encoding="utf-8"))
 @estimate_options
 @click.option(
-    "--concurrency", type=click.IntRange(1, 64), default=16, show_default=True, help="Models read at once (1-64)."
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=16,
+    show_default=True,
+    help="Models read at once (1-64).",
 )
 @click.option("--refresh", is_flag=True, help="Ignore hubvram's cache: read every model from the Hub again.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")

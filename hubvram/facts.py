@@ -153,10 +153,29 @@ class ModelFacts:
 FIELD_ALIASES: Mapping[str, tuple[str, ...]] = {
     "hidden_size": ("hidden_size", "n_embd", "n_embed", "d_model", "model_dim", "dim"),
     "num_layers": ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers"),
-    "num_attention_heads": ("num_attention_heads", "n_head", "num_heads", "n_heads", "decoder_attention_heads"),
-    "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num", "n_kv_heads"),
+    "num_attention_heads": (
+        "num_attention_heads",
+        "n_head",
+        "num_heads",
+        "n_heads",
+        "decoder_attention_heads",
+    ),
+    "num_key_value_heads": (
+        "num_key_value_heads",
+        "num_kv_heads",
+        "n_head_kv",
+        "multi_query_group_num",
+        "n_kv_heads",
+    ),
     "head_dim": ("head_dim", "d_kv", "kv_channels", "attention_head_dim"),
-    "intermediate_size": ("intermediate_size", "n_inner", "ffn_dim", "d_ff", "ffn_hidden_size", "decoder_ffn_dim"),
+    "intermediate_size": (
+        "intermediate_size",
+        "n_inner",
+        "ffn_dim",
+        "d_ff",
+        "ffn_hidden_size",
+        "decoder_ffn_dim",
+    ),
     "vocab_size": ("vocab_size", "padded_vocab_size", "n_vocab"),
     "max_position_embeddings": (
         "max_position_embeddings",
@@ -206,7 +225,9 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         layer_types=_layer_types(text, values),
         tie_word_embeddings=_tied(config, text),
         is_encoder_decoder=bool(config.get("is_encoder_decoder")) or "encoder_layers" in config,
-        torch_dtype=_str(text.get("torch_dtype") or text.get("dtype") or config.get("torch_dtype") or config.get("dtype")),
+        torch_dtype=_str(
+            text.get("torch_dtype") or text.get("dtype") or config.get("torch_dtype") or config.get("dtype")
+        ),
         quantization=_dict(config.get("quantization_config") or text.get("quantization_config")),
         uses_custom_code=isinstance(config.get("auto_map"), dict),
         **{k: v for k, v in values.items() if k in Architecture.__dataclass_fields__},
@@ -310,7 +331,9 @@ def _layer_types(config: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[
     if _family(config) == "gemma2":  # Gemma2Config: even layers slide, odd layers attend globally
         return tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers))
     if isinstance(pattern, int) and pattern > 0:  # Gemma3: every pattern-th layer is global
-        return tuple("full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(layers))
+        return tuple(
+            "full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(layers)
+        )
     if config.get("use_sliding_window") is False:
         return ()
     return ()
@@ -378,7 +401,13 @@ _QUANT_AUX_SUFFIXES = (
     ".weight_format",
     "_scales",
 )
-_EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "shared.weight", "embed_in.weight")
+_EMBEDDING_SUFFIXES = (
+    "embed_tokens.weight",
+    "wte.weight",
+    "word_embeddings.weight",
+    "shared.weight",
+    "embed_in.weight",
+)
 _LM_HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight")
 
 
@@ -453,7 +482,9 @@ def _tied_duplicates(tensors: list[TensorInfo], arch: Architecture) -> frozenset
 
 def _stores_head_and_embedding(files: tuple[SafetensorsFile, ...]) -> bool:
     names = [t.name for f in files for t in f.tensors]
-    return any(n.endswith(_LM_HEAD_SUFFIXES) for n in names) and any(n.endswith(_EMBEDDING_SUFFIXES) for n in names)
+    return any(n.endswith(_LM_HEAD_SUFFIXES) for n in names) and any(
+        n.endswith(_EMBEDDING_SUFFIXES) for n in names
+    )
 
 
 def _count_notes(buffers: Mapping[str, int], tied: int, aux_bytes: int) -> tuple[str, ...]:
@@ -487,7 +518,9 @@ DTYPE_BYTES: Mapping[str, float] = {
 _DTYPE_LABELS = {"float32": "F32", "float": "F32", "float16": "F16", "half": "F16", "bfloat16": "BF16"}
 
 
-def derive_parameters(arch: Architecture, stored_bytes: int | None) -> tuple[ParameterCount, int, tuple[str, ...]]:
+def derive_parameters(
+    arch: Architecture, stored_bytes: int | None
+) -> tuple[ParameterCount, int, tuple[str, ...]]:
     """Parameters of a repo without safetensors: stored bytes / dtype size, else the decoder formula."""
     dtype = (arch.torch_dtype or "float32").lower()
     label = _DTYPE_LABELS.get(dtype, dtype.upper())
@@ -519,7 +552,11 @@ def decoder_parameters(arch: Architecture) -> int:
     hd, kv = arch.attention_head_dim or 0, arch.kv_heads or 0
     attention = 2 * h * arch.num_attention_heads * hd + 2 * h * kv * hd
     inter = arch.intermediate_size or 4 * h
-    gated = (arch.hidden_act or "").lower() in ("silu", "swiglu", "gelu_pytorch_tanh") and arch.model_type not in (
+    gated = (arch.hidden_act or "").lower() in (
+        "silu",
+        "swiglu",
+        "gelu_pytorch_tanh",
+    ) and arch.model_type not in (
         "gpt2",
         "phi",
         "falcon",
@@ -549,7 +586,9 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
     # Whether an unstated tie matters: an lm_head stored beside the embedding, or a count derived from
     # the config formula. Only then is transformers imported for the class default (1-2 s).
     derived_by_formula = not snapshot.weight_files and not snapshot.stored_weight_bytes
-    if arch.tie_word_embeddings is None and (_stores_head_and_embedding(snapshot.weight_files) or derived_by_formula):
+    if arch.tie_word_embeddings is None and (
+        _stores_head_and_embedding(snapshot.weight_files) or derived_by_formula
+    ):
         arch = resolve_tied(arch, snapshot.config)
     notes: tuple[str, ...] = ()
     if not snapshot.config:
@@ -569,7 +608,7 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
         from .errors import NotSafetensors
 
         raise NotSafetensors(
-            f"{snapshot.model_id} has no safetensors or PyTorch weights hubvram can read (nothing to estimate)"
+            f"{snapshot.model_id} has no safetensors or PyTorch weights that hubvram can read"
         )
     return ModelFacts(
         model_id=snapshot.model_id,

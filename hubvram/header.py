@@ -108,7 +108,8 @@ def header_length(prefix: bytes, filename: str, file_size: int | None = None) ->
         raise MalformedHeader(f"{filename}: safetensors header length is {length}, not a JSON object")
     if length > MAX_HEADER_BYTES:
         raise MalformedHeader(
-            f"{filename}: safetensors header declares {length:,} bytes, over the {MAX_HEADER_BYTES:,}-byte cap"
+            f"{filename}: safetensors header declares {length:,} bytes, "
+            f"over the {MAX_HEADER_BYTES:,}-byte cap"
         )
     if file_size is not None and PREFIX_BYTES + length > file_size:
         raise MalformedHeader(
@@ -157,7 +158,9 @@ def _load_json_object(body: bytes, filename: str) -> dict:
     except MalformedHeader:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedHeader(f"{filename}: safetensors header is not valid JSON ({type(exc).__name__})") from None
+        raise MalformedHeader(
+            f"{filename}: safetensors header is not valid JSON ({type(exc).__name__})"
+        ) from None
     if not isinstance(document, dict):
         raise MalformedHeader(f"{filename}: safetensors header is JSON but not an object")
     return document
@@ -194,18 +197,26 @@ def checked_tensor(filename: str, name: str, dtype: object, shape: object, offse
     if bits is None:
         raise _tensor_error(filename, name, f"has unknown dtype {_short(repr(dtype))}")
     if type(shape) is not list or len(shape) > MAX_RANK or not all(map(_is_count, shape)):
-        raise _tensor_error(filename, name, f"has an invalid shape (want up to {MAX_RANK} non-negative integers)")
+        raise _tensor_error(
+            filename, name, f"has an invalid shape (want up to {MAX_RANK} non-negative integers)"
+        )
     numel = math.prod(shape)
     if numel > MAX_ELEMENTS:
         raise _tensor_error(filename, name, f"declares an impossible {numel:.3e} elements")
-    if type(offsets) is not list or len(offsets) != 2 or not (_is_count(offsets[0]) and _is_count(offsets[1])):
+    if (
+        type(offsets) is not list
+        or len(offsets) != 2
+        or not (_is_count(offsets[0]) and _is_count(offsets[1]))
+    ):
         raise _tensor_error(filename, name, "has invalid data_offsets (want two non-negative integers)")
     start, end = offsets
     if end < start:
         raise _tensor_error(filename, name, "has data_offsets that run backwards")
     expected = (numel * bits + 7) // 8
     if end - start != expected:
-        raise _tensor_error(filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}")
+        raise _tensor_error(
+            filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}"
+        )
     return TensorInfo(name, dtype, tuple(shape), start, end)
 
 

@@ -133,7 +133,7 @@ def _cacheable(snapshot: RepoSnapshot) -> dict[str, Any]:
 
 
 def _looks_local(model: str) -> bool:
-    """A directory that exists, or an explicit path; anything else is checked as a repo id ('a/b/c' is not one)."""
+    """An existing directory or an explicit path; anything else is a repo id ('a/b/c' is not one)."""
     return os.path.isdir(model) or model.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in model)
 
 
@@ -219,11 +219,20 @@ def shard_names(index: Mapping[str, Any], index_path: str) -> tuple[str, ...]:
     shards = []
     for shard in sorted(set(weight_map.values())):
         path = posixpath.normpath(posixpath.join(folder, shard))
-        if shard.startswith("/") or path.startswith("..") or "\\" in shard or not shard.endswith(".safetensors"):
-            raise MalformedConfig(f"{index_path}: shard '{_clip(shard)}' points outside the repo or is not safetensors")
+        if (
+            shard.startswith("/")
+            or path.startswith("..")
+            or "\\" in shard
+            or not shard.endswith(".safetensors")
+        ):
+            raise MalformedConfig(
+                f"{index_path}: shard '{_clip(shard)}' points outside the repo or is not safetensors"
+            )
         shards.append(path)
     if len(shards) > MAX_SHARDS:
-        raise MalformedConfig(f"{index_path}: names {len(shards):,} shards, more than the {MAX_SHARDS:,} allowed")
+        raise MalformedConfig(
+            f"{index_path}: names {len(shards):,} shards, more than the {MAX_SHARDS:,} allowed"
+        )
     return tuple(shards)
 
 
@@ -284,7 +293,9 @@ class HubReader:
         if fields is None:
             return None
         self.sha = sha
-        return replace(self._snapshot(fields.pop("config"), fields.pop("weight_files")), **fields, cached=True)
+        return replace(
+            self._snapshot(fields.pop("config"), fields.pop("weight_files")), **fields, cached=True
+        )
 
     def current_sha(self) -> str:
         """The commit a branch or tag names now (model-info route, sha field only)."""
@@ -312,7 +323,9 @@ class HubReader:
         plan = plan_weights(listing)
         return self._read_plan(plan, config, listing)
 
-    def _read_plan(self, plan: WeightPlan, config: dict | None, listing: Mapping[str, int | None]) -> RepoSnapshot:
+    def _read_plan(
+        self, plan: WeightPlan, config: dict | None, listing: Mapping[str, int | None]
+    ) -> RepoSnapshot:
         if plan.index:
             files = self._read_sharded(plan.index)
             extra = self.read_headers(plan.safetensors)
@@ -391,9 +404,10 @@ class HubReader:
         budget = sum(lengths)
         if budget > MAX_MODEL_HEADER_BYTES:
             raise MalformedHeader(
-                f"{self.model_id}: headers add up to {budget:,} bytes, over the {MAX_MODEL_HEADER_BYTES:,}-byte budget"
+                f"{self.model_id}: headers add up to {budget:,} bytes, "
+                f"over the {MAX_MODEL_HEADER_BYTES:,}-byte budget"
             )
-        return tuple(self._map(lambda pair: self.read_header(*pair), zip(names, lengths)))
+        return tuple(self._map(lambda pair: self.read_header(*pair), zip(names, lengths, strict=True)))
 
     def read_header(self, filename: str, length: int) -> SafetensorsFile:
         body = self._get_range(filename, PREFIX_BYTES, length)
@@ -408,7 +422,9 @@ class HubReader:
     def _probe_required(self, filename: str) -> int:
         length = self._header_lengths.get(filename) or self._probe_header_length(filename)
         if length is None:
-            raise MalformedConfig(f"{self.model_id}: the index names {filename}, which the repo does not have")
+            raise MalformedConfig(
+                f"{self.model_id}: the index names {filename}, which the repo does not have"
+            )
         return length
 
     def _probe_header_length(self, filename: str) -> int | None:
@@ -424,7 +440,8 @@ class HubReader:
 
     def _sharded_metadata(self, index_path: str) -> tuple[SafetensorsFile, ...] | None:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
-        url = f"{self._endpoint()}/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
+        route = f"/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
+        url = self._endpoint() + route
         try:
             raw = self._get(url)
             answer = parse_json(raw, "safetensors-metadata")
@@ -436,7 +453,9 @@ class HubReader:
         files = []
         tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
         for shard, header in sorted(headers.items()):
-            share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0  # its part of the answer
+            share = (
+                len(raw) * len(header) // tensors if isinstance(header, dict) else 0
+            )  # its part of the answer
             try:  # already JSON-decoded: checked as it is, not parsed a second time
                 files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
             except MalformedHeader as exc:
@@ -463,7 +482,9 @@ class HubReader:
 
     def _resolve_url(self, path: str) -> str:
         revision = self.sha or self.revision or "main"
-        return f"{self._endpoint()}/{self.model_id}/resolve/{quote(revision, safe='')}/{quote(path, safe='/')}"
+        return (
+            f"{self._endpoint()}/{self.model_id}/resolve/{quote(revision, safe='')}/{quote(path, safe='/')}"
+        )
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         from huggingface_hub.utils import build_hf_headers
@@ -484,12 +505,19 @@ class HubReader:
         byte_range = {"Range": f"bytes={start}-{start + length - 1}"}
         sizes: dict[str, int] = {}
         data = self._get(
-            self._resolve_url(filename), headers=byte_range, limit=length, start=start, missing_ok=True, sizes=sizes
+            self._resolve_url(filename),
+            headers=byte_range,
+            limit=length,
+            start=start,
+            missing_ok=True,
+            sizes=sizes,
         )
         if "total" in sizes:
             self._file_sizes[filename] = sizes["total"]
         if data is not None and len(data) < length:
-            raise MalformedHeader(f"{filename}: file ends after {start + len(data):,} bytes, inside its header")
+            raise MalformedHeader(
+                f"{filename}: file ends after {start + len(data):,} bytes, inside its header"
+            )
         return data
 
     def _get(
@@ -528,7 +556,9 @@ class HubReader:
             except hf.EntryNotFoundError:
                 if missing_ok:
                     return None
-                raise MalformedConfig(f"{self.model_id}: {url.rsplit('/', 1)[-1]} is not in the repo") from None
+                raise MalformedConfig(
+                    f"{self.model_id}: {url.rsplit('/', 1)[-1]} is not in the repo"
+                ) from None
             except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
                 if attempt == MAX_RETRIES:
                     raise _translate(exc, self) from None
@@ -538,7 +568,9 @@ class HubReader:
             except httpx2.HTTPError as exc:
                 raise _translate(exc, self) from None
             time.sleep(min(wait, MAX_RETRY_WAIT))
-        raise NetworkError(f"{self.model_id}: the Hub kept failing after {MAX_RETRIES} retries; try again later")
+        raise NetworkError(
+            f"{self.model_id}: the Hub kept failing after {MAX_RETRIES} retries; try again later"
+        )
 
     def _read_response(self, response, limit: int, start: int, url: str) -> bytes:
         from huggingface_hub.utils import hf_raise_for_status
@@ -636,21 +668,33 @@ def _translate(exc: BaseException, reader: HubReader) -> BaseException:
                 f"{model} is gated: accept its terms on the Hub, then log in with `hf auth login` "
                 "or pass --token / set HF_TOKEN"
             )
-        return GatedModel(f"{model} is gated and your token has no access yet: request access on its Hub page")
+        return GatedModel(
+            f"{model} is gated and your token has no access yet: request access on its Hub page"
+        )
     if isinstance(exc, hf.RevisionNotFoundError):
-        return RevisionNotFound(f"{model} has no revision '{_clip(revision)}': check the branch, tag or commit")
+        return RevisionNotFound(
+            f"{model} has no revision '{_clip(revision)}': check the branch, tag or commit"
+        )
     if isinstance(exc, hf.RepositoryNotFoundError):
-        hint = "" if _has_token(reader.token) else " (if it is private, log in with `hf auth login` or pass --token)"
+        hint = (
+            ""
+            if _has_token(reader.token)
+            else " (if it is private, log in with `hf auth login` or pass --token)"
+        )
         return ModelNotFound(f"{model} was not found on the Hub{hint}")
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", "?")
         return NetworkError(f"{model}: the Hub answered HTTP {status}; try again later")
     if isinstance(exc, httpx2.RemoteProtocolError):
-        return NetworkError(f"{model}: the Hub's answers kept breaking off mid-way (after retries); try again later")
+        return NetworkError(
+            f"{model}: the Hub's answers kept breaking off mid-way (after retries); try again later"
+        )
     if isinstance(exc, httpx2.TimeoutException):
         return NetworkError(f"{model}: the Hub did not answer within {reader.timeout:g} s (after retries)")
     if isinstance(exc, (httpx2.HTTPError, OSError)):
-        return NetworkError(f"{model}: could not reach the Hub ({type(exc).__name__}); check the network or HF_ENDPOINT")
+        return NetworkError(
+            f"{model}: could not reach the Hub ({type(exc).__name__}); check the network or HF_ENDPOINT"
+        )
     return exc
 
 
@@ -691,7 +735,9 @@ def read_local(directory: Path) -> RepoSnapshot:
         for p in directory.rglob("*")
         if p.is_file() and ".git" not in p.parts
     }
-    config_path = CONFIG_FILE if CONFIG_FILE in files else "model_index.json" if "model_index.json" in files else None
+    config_path = (
+        CONFIG_FILE if CONFIG_FILE in files else "model_index.json" if "model_index.json" in files else None
+    )
     config = _read_local_json(directory, config_path) if config_path else None
     plan = plan_weights(files)
     names = plan.safetensors

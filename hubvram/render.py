@@ -16,7 +16,14 @@ from .report import Report
 GIB = 2**30
 COMPONENT_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead")
 # Header dtypes as people name precisions (the --dtype vocabulary).
-_PRECISION_NAMES = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F8_E4M3": "fp8", "F8_E5M2": "fp8", "I8": "int8"}
+_PRECISION_NAMES = {
+    "F32": "fp32",
+    "F16": "fp16",
+    "BF16": "bf16",
+    "F8_E4M3": "fp8",
+    "F8_E5M2": "fp8",
+    "I8": "int8",
+}
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -26,7 +33,11 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "csv":
         return _csv(report)
     tablefmt = "github" if fmt == "markdown" else "simple"
-    parts = [_summary(report, markdown=fmt == "markdown"), _breakdown(report, tablefmt), _fit_table(report, tablefmt)]
+    parts = [
+        _summary(report, markdown=fmt == "markdown"),
+        _breakdown(report, tablefmt),
+        _fit_table(report, tablefmt),
+    ]
     return "\n\n".join(parts)
 
 
@@ -79,7 +90,9 @@ def _summary(report: Report, *, markdown: bool) -> str:
     if arch.hidden_size:
         shape.append(f"hidden {arch.hidden_size}")
     if arch.num_attention_heads:
-        shape.append(f"{arch.num_attention_heads} heads ({arch.kv_heads} KV, head_dim {arch.attention_head_dim})")
+        shape.append(
+            f"{arch.num_attention_heads} heads ({arch.kv_heads} KV, head_dim {arch.attention_head_dim})"
+        )
     if arch.intermediate_size:
         shape.append(f"MLP {arch.intermediate_size}")
     if arch.num_experts:
@@ -95,7 +108,8 @@ def _summary(report: Report, *, markdown: bool) -> str:
     count = facts.parameters
     by_dtype = ", ".join(f"{dtype} {n:,}" for dtype, n in count.by_dtype.items())
     source = (
-        f"read from {report.transfer.header_files} safetensors header{'s' if report.transfer.header_files != 1 else ''}"
+        f"read from {report.transfer.header_files} safetensors "
+        + ("header" if report.transfer.header_files == 1 else "headers")
         if count.source == "safetensors"
         else "derived from the config, not read"
     )
@@ -128,11 +142,19 @@ def _breakdown(report: Report, tablefmt: str) -> str:
 def _fit_table(report: Report, tablefmt: str) -> str:
     from tabulate import tabulate
 
-    headers = ["GPU", "usable", *(scenario_label(e, report.facts) for e in report.estimates), "max batch", "max context"]
+    headers = [
+        "GPU",
+        "usable",
+        *(scenario_label(e, report.facts) for e in report.estimates),
+        "max batch",
+        "max context",
+    ]
     rows = []
     for row in report.gpus:
         cells = [_fit_cell(fit) for fit in row.fits]
-        rows.append([row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)])
+        rows.append(
+            [row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)]
+        )
     note = "fits: free memory left on one card; Nx: cards needed when the model is split; -: does not fit"
     return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True) + "\n" + note
 
@@ -161,7 +183,14 @@ def _csv(report: Report) -> str:
     for index, estimate in enumerate(report.estimates):
         o = estimate.options
         writer.writerow(
-            [report.facts.model_id, report.facts.sha or "", o.mode, dtype_label(estimate, report.facts), o.batch_size, o.seq_len]
+            [
+                report.facts.model_id,
+                report.facts.sha or "",
+                o.mode,
+                dtype_label(estimate, report.facts),
+                o.batch_size,
+                o.seq_len,
+            ]
             + [o.optimizer if o.mode == "training" else ""]
             + [estimate.components.get(key, 0) for key in keys]
             + [estimate.total]
@@ -177,7 +206,7 @@ def _needed(fit: Fit) -> str:
 def table_rows(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) -> str:
     """A plain table in the chosen format (used by `hubvram gpus`)."""
     if fmt == "json":
-        return json.dumps([dict(zip(headers, row)) for row in rows], indent=2)
+        return json.dumps([dict(zip(headers, row, strict=True)) for row in rows], indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -186,4 +215,6 @@ def table_rows(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) 
         return buffer.getvalue().rstrip("\n")
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
+    return tabulate(
+        rows, headers=headers, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True
+    )

@@ -85,7 +85,9 @@ def read_facts(model: str, *, revision: str | None = None, token: str | None = N
 
 def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
     """The estimates to show: the asked-for scenario first, then what-if precisions for inference."""
-    seq_len = options.seq_len or min(DEFAULT_SEQ_LEN, facts.architecture.max_position_embeddings or DEFAULT_SEQ_LEN)
+    seq_len = options.seq_len or min(
+        DEFAULT_SEQ_LEN, facts.architecture.max_position_embeddings or DEFAULT_SEQ_LEN
+    )
     base = EstimateOptions(seq_len=seq_len, **options.scenario)
     modes = ("inference", "training") if options.mode == "both" else (options.mode,)
     result = []
@@ -124,7 +126,8 @@ def require_transformer(facts: ModelFacts) -> None:
     from .errors import MalformedConfig
 
     raise MalformedConfig(
-        f"{facts.model_id} is a {facts.pipeline_class} pipeline: its weights take {facts.weights_bytes:,} bytes "
+        f"{facts.model_id} is a {facts.pipeline_class} pipeline: "
+        f"its weights take {facts.weights_bytes:,} bytes "
         f"({facts.parameters.total:,} parameters), but hubvram sizes activations of transformer models only"
     )
 

@@ -41,7 +41,12 @@ def test_json_schema_is_stable(hub):
     assert data["parameters"]["total"] == 6_738_415_616
     assert data["parameters"]["by_dtype"] == {"F16": 6_738_415_616}
     first = data["estimates"][0]
-    assert (first["mode"], first["dtype"], first["batch_size"], first["seq_len"]) == ("training", "bf16", 2, 512)
+    assert (first["mode"], first["dtype"], first["batch_size"], first["seq_len"]) == (
+        "training",
+        "bf16",
+        2,
+        512,
+    )
     components = first["components"]
     for key in ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead"):
         assert isinstance(components[key], int)
@@ -52,7 +57,9 @@ def test_json_schema_is_stable(hub):
 
 
 def test_first_estimate_is_the_asked_scenario(hub):
-    result = run("Qwen/Qwen3-0.6B", "--format", "json", "--mode", "inference", "--dtype", "int4", "--gpu", "4090")
+    result = run(
+        "Qwen/Qwen3-0.6B", "--format", "json", "--mode", "inference", "--dtype", "int4", "--gpu", "4090"
+    )
     first = json.loads(result.output)["estimates"][0]
     assert (first["mode"], first["dtype"]) == ("inference", "int4")
 
@@ -83,7 +90,11 @@ def test_overhead_zero_leaves_it_out():
     ("args", "code", "text"),
     [
         (["nobody/nothing"], 1, "hubvram: error: nobody/nothing was not found on the Hub"),
-        (["hubvram-quirks/gated"], 1, "is gated: accept its terms on the Hub, then log in with `hf auth login`"),
+        (
+            ["hubvram-quirks/gated"],
+            1,
+            "is gated: accept its terms on the Hub, then log in with `hf auth login`",
+        ),
         (["hubvram-quirks/sharded-small", "--revision", "nope"], 1, "has no revision 'nope'"),
         (["hubvram-hostile/truncated-json"], 1, "model.safetensors: safetensors header is not valid JSON"),
         (["hubvram-quirks/no-config"], 1, "has no config.json"),

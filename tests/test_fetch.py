@@ -77,7 +77,9 @@ def test_qwen3_stored_twice_resident_once(hub):
     assert facts.parameters.tied_duplicates == 151_936 * 1024
 
 
-@pytest.mark.parametrize("model", sorted(m for m, row in expected_rows().items() if row["safetensors_files"] != "0"))
+@pytest.mark.parametrize(
+    "model", sorted(m for m, row in expected_rows().items() if row["safetensors_files"] != "0")
+)
 def test_every_fixture_repo_stores_what_the_generator_wrote(hub, model):
     row = expected_rows()[model]
     try:

@@ -48,7 +48,11 @@ def test_sub_byte_and_fp8_dtypes():
 
 HOSTILE = {
     "length past the file": (raw_header({}, length=1000), 50, "declares 1,000 bytes but the file has 50"),
-    "length over the cap": (raw_header({}, length=MAX_HEADER_BYTES + 1), None, "over the 25,000,000-byte cap"),
+    "length over the cap": (
+        raw_header({}, length=MAX_HEADER_BYTES + 1),
+        None,
+        "over the 25,000,000-byte cap",
+    ),
     "length zero": (raw_header({}, length=0), None, "header length is 0"),
     "declared 3 GB": (raw_header({}, length=3 * 10**9), None, "over the 25,000,000-byte cap"),
     "truncated json": (raw_header(b'{"a": {"dtype": "F16"', pad=False), None, "not valid JSON"),
@@ -61,9 +65,21 @@ HOSTILE = {
         None,
         "names 'a' twice",
     ),
-    "unknown dtype": (raw_header({"a": {"dtype": "F12", "shape": [1], "data_offsets": [0, 2]}}), None, "unknown dtype"),
-    "negative shape": (raw_header({"a": {"dtype": "F16", "shape": [-1], "data_offsets": [0, 2]}}), None, "shape"),
-    "float shape": (raw_header({"a": {"dtype": "F16", "shape": [1.5], "data_offsets": [0, 2]}}), None, "shape"),
+    "unknown dtype": (
+        raw_header({"a": {"dtype": "F12", "shape": [1], "data_offsets": [0, 2]}}),
+        None,
+        "unknown dtype",
+    ),
+    "negative shape": (
+        raw_header({"a": {"dtype": "F16", "shape": [-1], "data_offsets": [0, 2]}}),
+        None,
+        "shape",
+    ),
+    "float shape": (
+        raw_header({"a": {"dtype": "F16", "shape": [1.5], "data_offsets": [0, 2]}}),
+        None,
+        "shape",
+    ),
     "overflowing shape": (
         raw_header({"a": {"dtype": "F16", "shape": [2**40, 2**40], "data_offsets": [0, 2]}}),
         None,
@@ -79,7 +95,11 @@ HOSTILE = {
         None,
         "overlaps",
     ),
-    "backwards offsets": (raw_header({"a": {"dtype": "F16", "shape": [0], "data_offsets": [4, 2]}}), None, "backwards"),
+    "backwards offsets": (
+        raw_header({"a": {"dtype": "F16", "shape": [0], "data_offsets": [4, 2]}}),
+        None,
+        "backwards",
+    ),
     "offsets past the file": (
         raw_header({"a": {"dtype": "F16", "shape": [8], "data_offsets": [0, 16]}}),
         8 + 8 + 40 + 8,
@@ -112,13 +132,16 @@ def test_hostile_headers_end_in_one_clear_error(case):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 tensor_entries = st.fixed_dictionaries(
     {},
     optional={
-        "dtype": st.sampled_from(["F16", "BF16", "F32", "I32", "U8", "F8_E4M3", "F4", "XX", ""]) | json_values,
+        "dtype": st.sampled_from(["F16", "BF16", "F32", "I32", "U8", "F8_E4M3", "F4", "XX", ""])
+        | json_values,
         "shape": st.lists(st.integers(min_value=-2, max_value=2**34), max_size=4) | json_values,
         "data_offsets": st.lists(st.integers(min_value=-2, max_value=2**36), max_size=3) | json_values,
     },
