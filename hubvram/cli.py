@@ -58,7 +58,16 @@ class HubVramCLI(click.Group):
                 raise
             raise OneLineError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
-            raise click.Abort() from None
+            click.echo("hubvram: interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:  # `hubvram ... | head`: the reader left; stop quietly
+            _silence_stdout()
+            ctx.exit(1)
+        except OSError as exc:  # an --output that cannot be written, a directory that cannot be read
+            if _debug_requested():
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            raise OneLineError(f"{exc.strerror or type(exc).__name__}{where}", 1) from None
         except Exception as exc:
             if _debug_requested():
                 raise

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def printable(text: str, limit: int = 80) -> str:
+    """Hostile text fit for a one-line message: clipped, control characters (terminal escapes) as '?'."""
+    clipped = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in clipped)
+
+
 class HubVramError(Exception):
     """Base of every error hubvram reports to a user; the CLI prints it as one line."""
 

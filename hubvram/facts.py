@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .errors import printable
 from .header import SafetensorsFile, TensorInfo
 
 if TYPE_CHECKING:
@@ -268,15 +269,22 @@ def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
 INT_FIELDS = frozenset(FIELD_ALIASES) - {"hidden_act"}
 
 
+OPTIONAL_ZERO_FIELDS = frozenset(
+    {"num_experts", "num_experts_per_token", "num_shared_experts", "moe_intermediate_size", "sliding_window"}
+)
+MAX_LAYERS = 100_000
+
+
 def _checked(name: str, value: Any, source: Mapping[str, Any] | None = None) -> Any:
     """Numbers must be positive integers (an integral float is accepted); anything else is refused."""
     if name not in INT_FIELDS:
         return _str(value)  # hidden_act: a name, or nothing
-    if value is None:
-        return None
+    if value is None or (value == 0 and name in OPTIONAL_ZERO_FIELDS):
+        return None  # 0 experts / shared experts / window means "none" (transformers' own defaults use it)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 2**40:
+    limit = MAX_LAYERS if name == "num_layers" else 2**40  # per-layer lists are built: keep them bounded
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > limit:
         import json
 
         from .errors import MalformedConfig
@@ -360,11 +368,8 @@ def _family(config: Mapping[str, Any]) -> str:
 
 
 def _str(value: Any, limit: int = 100) -> str | None:
-    """A config string fit to print: control characters (terminal escapes) replaced, length clipped."""
-    if not isinstance(value, str):
-        return None
-    clipped = value if len(value) <= limit else value[: limit - 3] + "..."
-    return "".join(c if c.isprintable() else "?" for c in clipped)
+    """A config string fit to print (see errors.printable), or None for anything else."""
+    return printable(value, limit) if isinstance(value, str) else None
 
 
 def _list(value: Any) -> list[Any]:
@@ -462,12 +467,18 @@ def _unpacked(tensor: TensorInfo, arch: Architecture) -> tuple[str, int]:
     quant = arch.quantization or {}
     method = str(quant.get("quant_method", "")).lower()
     if tensor.name.endswith(".qweight") and tensor.dtype in ("I32", "U32"):
-        bits = int(quant.get("bits") or quant.get("w_bit") or 4)  # GPTQ/AWQ pack 32/bits weights per int32
-        return f"INT{bits}", tensor.numel * (32 // bits)
+        bits = quant.get("bits") or quant.get("w_bit") or 4  # GPTQ/AWQ pack 32/bits weights per int32
+        if type(bits) is not int or bits not in (2, 3, 4, 8):
+            from .errors import MalformedConfig
+
+            raise MalformedConfig(
+                f"config.json: quantization_config bits is {_str(str(bits))!r}, not 2, 3, 4 or 8"
+            )
+        return f"INT{bits}", tensor.numel * 32 // bits
     if tensor.name.endswith("_blocks") and tensor.dtype == "U8":
         return "MXFP4", tensor.numel * 2  # gpt-oss MXFP4: two 4-bit values per byte, scales apart
     if method == "bitsandbytes" and tensor.dtype == "U8" and quant.get("load_in_4bit"):
-        kind = str(quant.get("bnb_4bit_quant_type", "nf4")).upper()
+        kind = (_str(quant.get("bnb_4bit_quant_type")) or "nf4").upper()
         return kind, tensor.numel * 2  # bitsandbytes Params4bit: two 4-bit values per uint8
     return tensor.dtype, tensor.numel
 
@@ -579,6 +590,11 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
     """Turn what the fetcher read into ModelFacts."""
     from .errors import MalformedConfig
 
+    if not snapshot.config:
+        raise MalformedConfig(
+            f"{snapshot.model_id} has no config.json: without it the architecture (layers, heads, "
+            "context) is unknown and no memory estimate can be made"
+        )
     try:
         arch = read_architecture(snapshot.config)
     except MalformedConfig as exc:
@@ -591,13 +607,6 @@ def facts_from_snapshot(snapshot: RepoSnapshot) -> ModelFacts:
     ):
         arch = resolve_tied(arch, snapshot.config)
     notes: tuple[str, ...] = ()
-    if not snapshot.config:
-        from .errors import MalformedConfig
-
-        raise MalformedConfig(
-            f"{snapshot.model_id} has no config.json: without it the architecture (layers, heads, "
-            "context) is unknown and no memory estimate can be made"
-        )
     if arch.uses_custom_code:
         notes += ("config names custom code (auto_map); hubvram read it as data and ran none of it",)
     if snapshot.weight_files:

@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from .errors import MalformedHeader
+from .errors import printable as _short
 
 # Same cap as huggingface_hub.constants.SAFETENSORS_MAX_HEADER_LENGTH (and safetensors' own 100 MB
 # is looser): a header beyond this is refused before a byte of it is requested.
@@ -256,9 +257,3 @@ def _is_count(value: object) -> bool:
 
 
 _MAX_COUNT = MAX_ELEMENTS * 8
-
-
-def _short(text: str, limit: int = 80) -> str:
-    """Hostile text fit for a one-line message: control characters (terminal escapes) become '?'."""
-    clipped = text if len(text) <= limit else text[: limit - 3] + "..."
-    return "".join(c if c.isprintable() else "?" for c in clipped)

@@ -36,6 +36,7 @@ from .errors import (
     RevisionNotFound,
     UsageError,
 )
+from .errors import printable as _clip
 from .header import (
     MAX_HEADER_BYTES,
     PREFIX_BYTES,
@@ -784,8 +785,3 @@ def _read_local_header(directory: Path, name: str) -> SafetensorsFile:
         length = header_length(handle.read(PREFIX_BYTES), name, size)
         raw = length.to_bytes(PREFIX_BYTES, "little") + handle.read(length)
     return parse_header(raw, name, size)
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    clipped = text if len(text) <= limit else text[: limit - 3] + "..."
-    return "".join(c if c.isprintable() else "?" for c in clipped)  # no terminal escapes from hostile names

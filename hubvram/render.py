@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import printable
 from .estimate import Estimate
 from .facts import ModelFacts
 from .fit import Fit
@@ -116,7 +117,7 @@ def _summary(report: Report, *, markdown: bool) -> str:
     rows.append(("parameters", f"{count.total:,} ({by_dtype}), {source}"))
     rows.append(("weights", f"{gib(facts.weights_bytes)} as stored ({facts.weights_bytes:,} bytes)"))
     if arch.quantization:
-        rows.append(("quantization", str(arch.quantization.get("quant_method", "yes"))))
+        rows.append(("quantization", _clean(arch.quantization.get("quant_method")) or "yes"))
     for note in facts.notes:
         rows.append(("note", note))
     if report.transfer.requests:
@@ -165,6 +166,11 @@ def _fit_cell(fit: Fit) -> str:
     if fit.gpus_needed:
         return f"{fit.gpus_needed}x"
     return "-"
+
+
+def _clean(value: object) -> str | None:
+    """Config text fit for a terminal (see errors.printable)."""
+    return printable(value) if isinstance(value, str) else None
 
 
 def _opt(value: int | None) -> str:

@@ -97,8 +97,17 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
             dtypes += tuple(p for p in WHAT_IF_PRECISIONS if _smaller_than_stored(p, facts))
         if options.dtype is None and mode == "training" and not _stored_as_float(facts):
             dtypes = ("bf16",)  # FP8/MXFP4/GPTQ weights are trained dequantized (or with --lora-rank)
-        result.extend(replace(base, mode=mode, dtype=dtype) for dtype in dtypes)
+        if options.mode == "both" and not _trainable(options, mode):
+            continue  # `--dtype int4` under --mode both: the inference what-if, no full training at int4
+        per_mode = base if mode == "training" else replace(base, mixed_precision=None)
+        result.extend(replace(per_mode, mode=mode, dtype=dtype) for dtype in dtypes)
     return result
+
+
+def _trainable(options: RunOptions, mode: str) -> bool:
+    """Full training at a quantized precision needs LoRA (QLoRA); --mode both then sizes inference only."""
+    quantized = options.dtype in ("int8", "int4", "fp8", "nf4")
+    return mode != "training" or not quantized or options.scenario.get("lora_rank") is not None
 
 
 def _stored_as_float(facts: ModelFacts) -> bool:
@@ -153,5 +162,11 @@ def gpu_row(facts: ModelFacts, estimates: tuple[Estimate, ...], gpu: Gpu) -> Gpu
 
     context_limit = facts.architecture.max_position_embeddings or MAX_CONTEXT_SEARCHED
     max_batch = largest_fitting(with_batch, gpu.memory_bytes, hi=MAX_BATCH_SEARCHED)
-    max_context = largest_fitting(with_context, gpu.memory_bytes, hi=min(context_limit, MAX_CONTEXT_SEARCHED))
+    lowest_context = first.new_tokens + 1  # the prompt needs at least one token beside the generated ones
+    max_context = largest_fitting(
+        with_context,
+        gpu.memory_bytes,
+        lo=lowest_context,
+        hi=max(lowest_context, min(context_limit, MAX_CONTEXT_SEARCHED)),
+    )
     return GpuRow(gpu, fits, max_batch, max_context)

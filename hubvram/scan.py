@@ -278,14 +278,16 @@ def row_from_facts(
 ) -> ScanRow:
     """Totals of every scenario and the fit of the first one on each GPU (named as the input named it).
 
-    The same scenarios and estimates as `hubvram MODEL` (report.scenarios, report.estimate), without
+    The same scenarios and estimates as `hubvram MODEL` (report.scenarios, estimate.estimate), without
     its per-GPU search for the largest batch and context: that search costs ~10 ms of CPU per model
     and a scan row shows neither.
     """
-    from . import report
+    from .estimate import estimate
     from .fit import fit
+    from .report import require_transformer, scenarios
 
-    estimates = [report.estimate(facts, scenario) for scenario in report.scenarios(facts, options)]
+    require_transformer(facts)
+    estimates = [estimate(facts, scenario) for scenario in scenarios(facts, options)]
     fits: tuple[GpuFit, ...] = ()
     if estimates:
         first = estimates[0]
