@@ -81,11 +81,22 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
         )
     except Exception:  # a damaged cache entry is refetched, never trusted
         return None
-    fields = {
-        k: record[k] for k in ("config", "weights_format", "stored_weight_bytes", "components") if k in record
+    config, components = record.get("config"), record.get("components", [])
+    weights_format, stored = record.get("weights_format"), record.get("stored_weight_bytes")
+    if (
+        not isinstance(config, dict)
+        or weights_format not in ("safetensors", "pytorch", "none")
+        or not (stored is None or type(stored) is int)
+        or not (isinstance(components, list) and all(isinstance(c, str) for c in components))
+    ):
+        return None  # damaged or written by something else: refetch
+    return {
+        "config": config,
+        "weights_format": weights_format,
+        "stored_weight_bytes": stored,
+        "components": tuple(components),
+        "weight_files": files,
     }
-    fields["components"] = tuple(fields.get("components", ()))
-    return {**fields, "weight_files": files}
 
 
 def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:

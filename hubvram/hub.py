@@ -731,11 +731,16 @@ def read_local(directory: Path) -> RepoSnapshot:
     directory = directory.expanduser()
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
-    files = {
-        p.relative_to(directory).as_posix(): p.stat().st_size
-        for p in directory.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-    }
+    if not any((directory / name).is_file() for name in (CONFIG_FILE, "model_index.json")):
+        raise MalformedConfig(
+            f"{directory} has no config.json: without it the architecture (layers, heads, "
+            "context) is unknown and no memory estimate can be made"
+        )
+    try:  # the top level and one level of component folders (diffusers, sentence-transformers): no deeper
+        found = [*directory.glob("*"), *directory.glob("*/*")]
+        files = {p.relative_to(directory).as_posix(): p.stat().st_size for p in found if p.is_file()}
+    except OSError as exc:
+        raise UsageError(f"{directory} cannot be read ({exc.strerror or type(exc).__name__})") from None
     config_path = (
         CONFIG_FILE if CONFIG_FILE in files else "model_index.json" if "model_index.json" in files else None
     )

@@ -150,3 +150,68 @@ def test_diffusers_pipeline_names_its_weights_then_refuses(hub):
     assert result.exit_code == 1
     assert "is a StableDiffusionPipeline pipeline: its weights take" in result.output
     assert "sizes activations of transformer models only" in result.output
+
+
+def _local_model(tmp_path: Path, **config_changes) -> str:
+    """A copy of the tiny local model with its config changed."""
+    import shutil
+
+    target = tmp_path / "model"
+    shutil.copytree(LOCAL_TINY, target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(config_changes)
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)
+
+
+def test_new_tokens_with_the_fit_table():
+    result = run(LOCAL_TINY, "--mode", "inference", "--new-tokens", "100", "--gpu", "4090")
+    assert result.exit_code == 0, result.output
+
+
+def test_quantized_dtype_under_both_sizes_inference_only():
+    result = run(LOCAL_TINY, "--dtype", "int4", "--format", "json", "--gpu", "4090")
+    assert result.exit_code == 0, result.output
+    assert [(e["mode"], e["dtype"]) for e in json.loads(result.output)["estimates"]] == [
+        ("inference", "int4")
+    ]
+    with_lora = run(LOCAL_TINY, "--dtype", "nf4", "--lora-rank", "8", "--format", "json", "--gpu", "4090")
+    modes = [e["mode"] for e in json.loads(with_lora.output)["estimates"]]
+    assert modes == ["inference", "training"]  # QLoRA trains on the 4-bit base
+
+
+def test_zero_experts_means_dense(tmp_path):
+    result = run(_local_model(tmp_path, num_local_experts=0, sliding_window=0), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["architecture"]["num_experts"] is None
+
+
+@pytest.mark.parametrize("changes", [{"num_hidden_layers": 2**33}, {"num_hidden_layers": "2"}])
+def test_absurd_config_numbers_are_one_line(tmp_path, changes):
+    result = run(_local_model(tmp_path, **changes))
+    assert result.exit_code == 1
+    assert "'num_hidden_layers' is" in result.output and "Traceback" not in result.output
+
+
+def test_damaged_cache_entry_is_refetched(hub):
+    from hubvram import cache
+
+    first = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")
+    sha = json.loads(first.output)["sha"]
+    entry = cache.cache_root() / "models--Qwen--Qwen3-0.6B" / "snapshots" / f"{sha}.json"
+    record = json.loads(entry.read_text())
+    record["config"] = ["not", "a", "dict"]
+    entry.write_text(json.dumps(record))
+    hub.reset()
+    again = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["parameters"]["total"] == 596_049_920
+    assert any(r.path.endswith("config.json") for r in hub.requests)  # refetched, not trusted
+
+
+def test_unwritable_scan_output_is_one_line(hub, tmp_path):
+    listing = tmp_path / "models.txt"
+    listing.write_text("Qwen/Qwen3-0.6B\n")
+    result = run("scan", str(listing), "--format", "csv", "-o", str(tmp_path / "missing" / "out.csv"))
+    assert result.exit_code == 1
+    assert "hubvram: error:" in result.output and "Traceback" not in result.output
