@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 import click
 
 from . import __version__
+from . import estimate as estimate_values
 from .errors import HubVramError
 
-MODES = ("inference", "training", "both")
-DTYPES = ("fp32", "fp16", "bf16", "int8", "int4", "fp8", "nf4")
-OPTIMIZERS = ("adamw", "adam", "sgd", "sgd-momentum", "adagrad", "rmsprop", "adamw-8bit")
+# The accepted values come from the estimator, the one place that defines them.
+MODES = (*estimate_values.MODES, "both")
+DTYPES = estimate_values.DTYPES
+OPTIMIZERS = estimate_values.OPTIMIZERS
 FORMATS = ("table", "json", "csv", "markdown")
-# Precisions shown by default beside the stored one, when --dtype is not given.
-DEFAULT_INFERENCE_WHAT_IFS = ("int8", "int4")
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def estimate_options(fn):
         ),
         click.option(
             "--mixed-precision",
-            type=click.Choice(("bf16", "fp16")),
+            type=click.Choice(estimate_values.MIXED_PRECISION),
             help="Training: fp32 master weights and optimizer states, bf16/fp16 compute (autocast).",
         ),
         click.option("--gradient-checkpointing", is_flag=True, help="Training: recompute activations."),
@@ -206,7 +206,7 @@ def estimate_options(fn):
             help="Data-parallel GPUs for ZeRO sharding.",
         ),
         click.option(
-            "--offload", type=click.Choice(("none", "cpu", "nvme")), default="none", show_default=True
+            "--offload", type=click.Choice(estimate_values.OFFLOAD), default="none", show_default=True
         ),
         click.option(
             "--tensor-parallel",
@@ -217,10 +217,12 @@ def estimate_options(fn):
         ),
         click.option(
             "--kv-cache-dtype",
-            type=click.Choice(("fp32", "fp16", "bf16", "fp8")),
+            type=click.Choice(estimate_values.KV_CACHE_DTYPES),
             help="Default: compute dtype.",
         ),
-        click.option("--attention", type=click.Choice(("sdpa", "eager")), default="sdpa", show_default=True),
+        click.option(
+            "--attention", type=click.Choice(estimate_values.ATTENTION), default="sdpa", show_default=True
+        ),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
         click.option("--revision", help="Branch, tag or commit (default: main)."),
         click.option(

@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import printable
-from .estimate import Estimate
+from .estimate import COMPONENT_KEYS, Estimate
 from .facts import ModelFacts
 from .fit import Fit
 from .report import Report
 
 GIB = 2**30
-COMPONENT_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead")
 # Header dtypes as people name precisions (the --dtype vocabulary).
 _PRECISION_NAMES = {
     "F32": "fp32",
@@ -25,7 +24,6 @@ _PRECISION_NAMES = {
     "F8_E5M2": "fp8",
     "I8": "int8",
 }
-FORMATS = ("table", "json", "csv", "markdown")
 
 
 def render(report: Report, fmt: str) -> str:

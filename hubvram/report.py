@@ -97,14 +97,14 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
             dtypes += tuple(p for p in WHAT_IF_PRECISIONS if _smaller_than_stored(p, facts))
         if options.dtype is None and mode == "training" and not _stored_as_float(facts):
             dtypes = ("bf16",)  # FP8/MXFP4/GPTQ weights are trained dequantized (or with --lora-rank)
-        if options.mode == "both" and not _trainable(options, mode):
+        if options.mode == "both" and not trainable(options, mode):
             continue  # `--dtype int4` under --mode both: the inference what-if, no full training at int4
         per_mode = base if mode == "training" else replace(base, mixed_precision=None)
         result.extend(replace(per_mode, mode=mode, dtype=dtype) for dtype in dtypes)
     return result
 
 
-def _trainable(options: RunOptions, mode: str) -> bool:
+def trainable(options: RunOptions, mode: str) -> bool:
     """Full training at a quantized precision needs LoRA (QLoRA); --mode both then sizes inference only."""
     quantized = options.dtype in ("int8", "int4", "fp8", "nf4")
     return mode != "training" or not quantized or options.scenario.get("lora_rank") is not None

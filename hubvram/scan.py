@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 64
-WHAT_IF_PRECISIONS = ("int8", "int4")  # the what-if columns report.scenarios adds for inference
 
 
 @dataclass(frozen=True)
@@ -144,9 +143,13 @@ def scenario_key(mode: str, dtype: str | None) -> str:
 
 def scenario_keys(options: RunOptions) -> tuple[str, ...]:
     """Every scenario column a scan with these options can fill, in report.scenarios' order."""
+    from .report import WHAT_IF_PRECISIONS, trainable
+
     modes = ("inference", "training") if options.mode == "both" else (options.mode,)
     keys: list[str] = []
     for mode in modes:
+        if options.mode == "both" and not trainable(options, mode):
+            continue
         keys.append(scenario_key(mode, options.dtype))
         if options.dtype is None and mode == "inference":
             keys.extend(scenario_key(mode, p) for p in WHAT_IF_PRECISIONS)
