@@ -7,6 +7,7 @@ transformers' config classes supplying the defaults a config leaves out (importe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -244,6 +245,9 @@ def transformers_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
         return {}
+    # Without torch, importing transformers prints an advisory to stderr ("PyTorch was not found");
+    # hubvram needs only its config classes, so keep stderr to our own one-line messages.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
         from transformers import CONFIG_MAPPING
     except ImportError:  # pragma: no cover - transformers is a dependency
