@@ -71,11 +71,19 @@ def estimate_dict(estimate: Estimate, facts: ModelFacts) -> dict[str, Any]:
 
 
 def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
+    """A short name for a scenario: "training mixed-bf16 adamw lora8 ckpt b2 s512"."""
     o = estimate.options
-    label = f"{o.mode} {dtype_label(estimate, facts)}"
+    precision = f"mixed-{o.mixed_precision}" if o.mode == "training" and o.mixed_precision else None
+    parts = [o.mode, precision or dtype_label(estimate, facts)]
     if o.mode == "training":
-        label += f" {o.optimizer}"
-    return f"{label} b{o.batch_size} s{o.seq_len}"
+        parts.append(o.optimizer)
+        parts += [f"lora{o.lora_rank}"] if o.lora_rank else []
+        parts += ["ckpt"] if o.gradient_checkpointing else []
+        parts += [f"zero{o.zero_stage}x{o.num_gpus}"] if o.zero_stage else []
+        parts += [f"offload-{o.offload}"] if o.offload != "none" else []
+    elif o.tensor_parallel > 1:
+        parts.append(f"tp{o.tensor_parallel}")
+    return " ".join([*parts, f"b{o.batch_size}", f"s{o.seq_len}"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +143,17 @@ def _breakdown(report: Report, tablefmt: str) -> str:
     for estimate in report.estimates:
         components = [gib(estimate.components.get(key, 0)) for key in keys]
         rows.append([scenario_label(estimate, report.facts), *components, gib(estimate.total)])
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    table = tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    return "\n".join([table, *_estimate_notes(report)])
+
+
+def _estimate_notes(report: Report) -> list[str]:
+    """Each estimate's notes (peak phase, offload, LoRA size, ...), said once for the scenarios they share."""
+    said: dict[str, list[str]] = {}
+    for estimate in report.estimates:
+        for note in estimate.notes:
+            said.setdefault(note, []).append(scenario_label(estimate, report.facts))
+    return [f"note ({', '.join(labels)}): {note}" for note, labels in said.items()]
 
 
 def _fit_table(report: Report, tablefmt: str) -> str:
