@@ -8,36 +8,19 @@ from __future__ import annotations
 
 import functools
 import sys
-from dataclasses import dataclass, field
 
 import click
 
 from . import __version__
 from . import estimate as estimate_values
 from .errors import HubVramError
+from .report import RunOptions
 
 # The accepted values come from the estimator, the one place that defines them.
 MODES = (*estimate_values.MODES, "both")
 DTYPES = estimate_values.DTYPES
 OPTIMIZERS = estimate_values.OPTIMIZERS
 FORMATS = ("table", "json", "csv", "markdown")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the user asked for, as parsed from the flags (one object instead of a dozen parameters)."""
-
-    mode: str = "both"
-    dtype: str | None = None
-    seq_len: int | None = None  # None: 2048, capped at the model's context
-    scenario: dict = field(default_factory=dict)  # the remaining EstimateOptions fields, by name
-    gpus: tuple[str, ...] = ()
-    gpu_memory: tuple[str, ...] = ()
-    fmt: str = "table"
-
-    @property
-    def batch_size(self) -> int:
-        return self.scenario.get("batch_size", 1)
 
 
 class HubVramCLI(click.Group):

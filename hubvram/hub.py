@@ -115,7 +115,7 @@ def load_snapshot(
         if snapshot is not None:
             return snapshot
     snapshot = reader.read()
-    if use_cache and snapshot.sha:
+    if use_cache and snapshot.sha and not reader.commit_moved:
         from . import cache
 
         cache.store(model, snapshot.sha, _cacheable(snapshot))
@@ -279,6 +279,7 @@ class HubReader:
         self.sha: str | None = None
         self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
         self._header_lengths: dict[str, int] = {}  # probes already made (the root model.safetensors)
+        self.commit_moved = False  # the branch moved while it was read (answers named two commits)
 
     # -- the cache
 
@@ -605,6 +606,8 @@ class HubReader:
     def _set_sha(self, sha: str) -> None:
         if self.sha is None:
             self.sha = sha
+        elif sha != self.sha:
+            self.commit_moved = True  # config and headers came from two commits: do not cache the mix
 
     # -- concurrency
 

@@ -5,21 +5,35 @@ This is the glue the CLI and the scanner share; the arithmetic itself lives in e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .estimate import Estimate, EstimateOptions, estimate
 from .facts import ModelFacts
 from .fit import Fit, fit, largest_fitting
 from .gpus import Gpu
 
-if TYPE_CHECKING:
-    from .cli import RunOptions
-
 DEFAULT_SEQ_LEN = 2048
 WHAT_IF_PRECISIONS = ("int8", "int4")  # shown beside the stored precision when --dtype is not given
 MAX_BATCH_SEARCHED = 4096
 MAX_CONTEXT_SEARCHED = 1 << 21
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked for, as parsed from the flags (one object instead of a dozen parameters)."""
+
+    mode: str = "both"
+    dtype: str | None = None
+    seq_len: int | None = None  # None: 2048, capped at the model's context
+    scenario: dict = field(default_factory=dict)  # the remaining EstimateOptions fields, by name
+    gpus: tuple[str, ...] = ()
+    gpu_memory: tuple[str, ...] = ()
+    fmt: str = "table"
+
+    @property
+    def batch_size(self) -> int:
+        return self.scenario.get("batch_size", 1)
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 from .errors import HubVramError
 
 if TYPE_CHECKING:
-    from .cli import RunOptions
     from .estimate import Estimate
     from .facts import ModelFacts
     from .fit import Fit
     from .gpus import Gpu
+    from .report import RunOptions
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 64
