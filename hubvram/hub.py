@@ -110,10 +110,15 @@ def load_snapshot(
     if _looks_local(model):
         return read_local(Path(model))
     reader = HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool)
-    if use_cache and not refresh:
-        snapshot = reader.from_cache()
+    offline = _offline()
+    if use_cache and (offline or not refresh):
+        snapshot = reader.from_cache(trust_stale=offline)
         if snapshot is not None:
             return snapshot
+    if offline:
+        raise NetworkError(
+            f"{model} is not in hubvram's cache and HF_HUB_OFFLINE is set: run it once online, or unset it"
+        )
     snapshot = reader.read()
     if use_cache and snapshot.sha and not reader.commit_moved:
         from . import cache
@@ -283,12 +288,17 @@ class HubReader:
 
     # -- the cache
 
-    def from_cache(self) -> RepoSnapshot | None:
-        """The cached snapshot of this revision's commit; a stale branch costs one small request."""
+    def from_cache(self, *, trust_stale: bool = False) -> RepoSnapshot | None:
+        """The cached snapshot of this revision's commit; a stale branch costs one small request
+        (none when trust_stale: offline, the last known commit of the branch is used)."""
         from . import cache
 
-        sha = cache.cached_sha(self.model_id, self.revision)
-        if sha is None and cache.cached_sha(self.model_id, self.revision, fresh_only=False):
+        sha = cache.cached_sha(self.model_id, self.revision, fresh_only=not trust_stale)
+        if (
+            sha is None
+            and not trust_stale
+            and cache.cached_sha(self.model_id, self.revision, fresh_only=False)
+        ):
             sha = self.current_sha()
             cache.remember_ref(self.model_id, self.revision, sha)
         fields = cache.load(self.model_id, sha) if sha else None
@@ -700,6 +710,14 @@ def _translate(exc: BaseException, reader: HubReader) -> BaseException:
             f"{model}: could not reach the Hub ({type(exc).__name__}); check the network or HF_ENDPOINT"
         )
     return exc
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    # Read at call time, like huggingface_hub's own is_offline_mode(): the variable may be set late.
+    value = os.environ.get("HF_HUB_OFFLINE")
+    return constants.HF_HUB_OFFLINE if value is None else value.upper() in ("1", "ON", "YES", "TRUE")
 
 
 def _has_token(token: str | bool | None) -> bool:

@@ -215,3 +215,20 @@ def test_unwritable_scan_output_is_one_line(hub, tmp_path):
     result = run("scan", str(listing), "--format", "csv", "-o", str(tmp_path / "missing" / "out.csv"))
     assert result.exit_code == 1
     assert "hubvram: error:" in result.output and "Traceback" not in result.output
+
+
+def test_offline_mode_answers_from_the_cache_or_says_so(hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    missing = run("Qwen/Qwen3-0.6B", "--mode", "inference", "--gpu", "4090")
+    assert missing.exit_code == 1
+    assert "is not in hubvram's cache and HF_HUB_OFFLINE is set" in missing.output
+    assert hub.requests == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert run("Qwen/Qwen3-0.6B", "--mode", "inference", "--gpu", "4090").exit_code == 0
+    hub.reset()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HUBVRAM_CACHE_TTL", "0")  # a stale branch is trusted offline
+    cached = run("Qwen/Qwen3-0.6B", "--mode", "inference", "--gpu", "4090")
+    assert cached.exit_code == 0, cached.output
+    assert "596,049,920" in cached.output
+    assert hub.requests == []
