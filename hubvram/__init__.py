@@ -12,23 +12,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# The public API, imported on first use so that `hubvram --help` does not pay for it.
+# estimate() and fit() share their names with their modules: bound here, eagerly, so that
+# `from hubvram import estimate` is the function whatever was imported before (both modules are light).
+from .estimate import Estimate, EstimateOptions, estimate  # noqa: E402
+from .fit import fit  # noqa: E402
+
+# The rest of the public API, imported on first use so that `hubvram --help` does not pay for it.
 _PUBLIC = {
     "read_facts": "hubvram.report",
     "build_report": "hubvram.report",
     "load_snapshot": "hubvram.hub",
     "facts_from_snapshot": "hubvram.facts",
     "ModelFacts": "hubvram.facts",
-    "estimate": "hubvram.estimate",
-    "EstimateOptions": "hubvram.estimate",
-    "Estimate": "hubvram.estimate",
     "find_gpu": "hubvram.gpus",
     "load_catalog": "hubvram.gpus",
-    "fit": "hubvram.fit",
     "HubVramError": "hubvram.errors",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = ["__version__", "Estimate", "EstimateOptions", "estimate", "fit", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:

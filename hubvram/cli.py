@@ -12,14 +12,17 @@ import sys
 import click
 
 from . import __version__
-from . import estimate as estimate_values
 from .errors import HubVramError
+from .estimate import ATTENTION, KV_CACHE_DTYPES, MIXED_PRECISION, OFFLOAD
+from .estimate import DTYPES as ESTIMATE_DTYPES
+from .estimate import MODES as ESTIMATE_MODES
+from .estimate import OPTIMIZERS as ESTIMATE_OPTIMIZERS
 from .report import RunOptions
 
 # The accepted values come from the estimator, the one place that defines them.
-MODES = (*estimate_values.MODES, "both")
-DTYPES = estimate_values.DTYPES
-OPTIMIZERS = estimate_values.OPTIMIZERS
+MODES = (*ESTIMATE_MODES, "both")
+DTYPES = ESTIMATE_DTYPES
+OPTIMIZERS = ESTIMATE_OPTIMIZERS
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -157,7 +160,7 @@ def estimate_options(fn):
         ),
         click.option(
             "--mixed-precision",
-            type=click.Choice(estimate_values.MIXED_PRECISION),
+            type=click.Choice(MIXED_PRECISION),
             help="Training: fp32 master weights and optimizer states, bf16/fp16 compute (autocast).",
         ),
         click.option("--gradient-checkpointing", is_flag=True, help="Training: recompute activations."),
@@ -188,9 +191,7 @@ def estimate_options(fn):
             callback=_positive,
             help="Data-parallel GPUs for ZeRO sharding.",
         ),
-        click.option(
-            "--offload", type=click.Choice(estimate_values.OFFLOAD), default="none", show_default=True
-        ),
+        click.option("--offload", type=click.Choice(OFFLOAD), default="none", show_default=True),
         click.option(
             "--tensor-parallel",
             type=int,
@@ -200,12 +201,10 @@ def estimate_options(fn):
         ),
         click.option(
             "--kv-cache-dtype",
-            type=click.Choice(estimate_values.KV_CACHE_DTYPES),
+            type=click.Choice(KV_CACHE_DTYPES),
             help="Default: compute dtype.",
         ),
-        click.option(
-            "--attention", type=click.Choice(estimate_values.ATTENTION), default="sdpa", show_default=True
-        ),
+        click.option("--attention", type=click.Choice(ATTENTION), default="sdpa", show_default=True),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
         click.option("--revision", help="Branch, tag or commit (default: main)."),
         click.option(

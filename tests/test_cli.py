@@ -232,3 +232,13 @@ def test_offline_mode_answers_from_the_cache_or_says_so(hub, monkeypatch):
     assert cached.exit_code == 0, cached.output
     assert "596,049,920" in cached.output
     assert hub.requests == []
+
+
+def test_public_python_api_as_the_readme_shows_it(hub):
+    from hubvram import EstimateOptions, estimate, find_gpu, fit, read_facts
+
+    facts, transfer = read_facts("Qwen/Qwen3-0.6B")
+    assert facts.parameters.total == 596_049_920 and transfer.requests == 3
+    e = estimate(facts, EstimateOptions(mode="training", dtype="bf16", batch_size=2, seq_len=512))
+    assert e.total == sum(e.components.values())
+    assert fit(e.total, find_gpu("RTX 4090"), replicated_bytes=e.replicated_bytes).fits
