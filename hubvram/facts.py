@@ -567,16 +567,9 @@ def decoder_parameters(arch: Architecture) -> int:
     hd, kv = arch.attention_head_dim or 0, arch.kv_heads or 0
     attention = 2 * h * arch.num_attention_heads * hd + 2 * h * kv * hd
     inter = arch.intermediate_size or 4 * h
-    gated = (arch.hidden_act or "").lower() in (
-        "silu",
-        "swiglu",
-        "gelu_pytorch_tanh",
-    ) and arch.model_type not in (
-        "gpt2",
-        "phi",
-        "falcon",
-        "RefinedWebModel",
-    )
+    from .estimate import is_gated_mlp  # one rule for the MLP's shape, shared with the estimator
+
+    gated = is_gated_mlp(arch)
     mlp = (3 if gated else 2) * h * inter
     if arch.is_moe:
         expert_inter = arch.moe_intermediate_size or inter

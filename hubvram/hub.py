@@ -19,7 +19,7 @@ import os
 import posixpath
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -242,6 +242,14 @@ def shard_names(index: Mapping[str, Any], index_path: str) -> tuple[str, ...]:
     return tuple(shards)
 
 
+def bin_stored_bytes(
+    plan: WeightPlan, sizes: Mapping[str, int | None], read_json: Callable[[str], Mapping[str, Any]]
+) -> int | None:
+    """Stored size of .bin weights: the index's total_size, else the file sizes the listing gives."""
+    total = index_total_size(read_json(plan.bin_index)) if plan.bin_index else None
+    return total or sum(sizes.get(name) or 0 for name in plan.bin_files) or None
+
+
 def index_total_size(index: Mapping[str, Any]) -> int | None:
     metadata = index.get("metadata")
     size = metadata.get("total_size") if isinstance(metadata, dict) else None
@@ -345,12 +353,7 @@ class HubReader:
         if plan.safetensors:
             return self._snapshot(config, self.read_headers(plan.safetensors), components=plan.components)
         if plan.bin_files or plan.bin_index:
-            total = None
-            if plan.bin_index:
-                total = index_total_size(self._get_json(plan.bin_index))
-            if total is None:
-                sizes = [listing.get(name) for name in plan.bin_files]
-                total = sum(s for s in sizes if s) or None
+            total = bin_stored_bytes(plan, listing, self._get_json)
             return self._snapshot(config, (), weights_format="pytorch", stored=total)
         return self._snapshot(config, (), weights_format="none")
 
@@ -777,9 +780,7 @@ def read_local(directory: Path) -> RepoSnapshot:
     weights_format, stored = "safetensors", None
     if not headers:
         weights_format = "pytorch" if plan.bin_files or plan.bin_index else "none"
-        if plan.bin_index:
-            stored = index_total_size(_read_local_json(directory, plan.bin_index))
-        stored = stored or sum(files.get(name) or 0 for name in plan.bin_files) or None
+        stored = bin_stored_bytes(plan, files, lambda name: _read_local_json(directory, name))
     return RepoSnapshot(
         model_id=str(directory),
         revision=None,
