@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple
@@ -87,10 +87,6 @@ class SafetensorsFile:
     def data_bytes(self) -> int:
         return max((t.end for t in self.tensors), default=0)
 
-    def to_rows(self) -> list[list]:
-        """Compact rows [name, dtype, shape, start, end]: what hubvram's cache stores (checked_file reads)."""
-        return [[t.name, t.dtype, t.shape, t.start, t.end] for t in self.tensors]
-
     def to_dict(self) -> dict:
         header: dict = {}
         if self.metadata:
@@ -137,11 +133,24 @@ def parse_header_document(
     if not isinstance(document, dict):
         raise MalformedHeader(f"{filename}: safetensors header is JSON but not an object")
     metadata = _parse_metadata(document.get("__metadata__"), filename)
-    tensors = tuple(
-        _parse_tensor(name, entry, filename) for name, entry in document.items() if name != "__metadata__"
-    )
+    tensors = []
+    add = tensors.append  # hot loop (DeepSeek-V3: 92,000 tensors): one call per tensor, no generator
+    for name, entry in document.items():
+        if type(entry) is dict:
+            if name != "__metadata__":
+                add(
+                    checked_tensor(
+                        filename, name, entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+                    )
+                )
+        elif name == "__metadata__":
+            continue  # checked above
+        elif not name:
+            raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
+        else:
+            raise _tensor_error(filename, name, "is not an object")
     _check_layout(tensors, filename, data_size)
-    return SafetensorsFile(filename, tensors, metadata, header_bytes)
+    return SafetensorsFile(filename, tuple(tensors), metadata, header_bytes)
 
 
 def _load_json_object(body: bytes, filename: str) -> dict:
@@ -179,46 +188,67 @@ def _parse_metadata(value: object, filename: str) -> tuple[tuple[str, str], ...]
     return tuple(sorted(value.items()))
 
 
-def _parse_tensor(name: str, entry: object, filename: str) -> TensorInfo:
-    if type(entry) is not dict:
-        if not name:
-            raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
-        raise _tensor_error(filename, name, "is not an object")
-    return checked_tensor(filename, name, entry.get("dtype"), entry.get("shape"), entry.get("data_offsets"))
-
-
 def checked_tensor(filename: str, name: str, dtype: object, shape: object, offsets: object) -> TensorInfo:
     """A TensorInfo from untrusted fields, or MalformedHeader naming the file and the tensor.
 
-    Hot path (DeepSeek-V3: 92,000 tensors): the message is built only when a check fails.
+    Hot path (DeepSeek-V3: 92,000 tensors per model): one test of the usual case, inline (no helper
+    call per dimension, tuple.__new__ instead of the NamedTuple's Python-level __new__); only a tensor
+    that fails it goes through _tensor_problem to find which rule it breaks. Twice as fast as checking
+    rule by rule.
     """
+    bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
+    if (
+        bits is not None
+        and name
+        and type(shape) is list
+        and len(shape) <= MAX_RANK
+        and all([type(d) is int and 0 <= d <= _MAX_COUNT for d in shape])
+        and type(offsets) is list
+        and len(offsets) == 2
+    ):
+        start, end = offsets
+        numel = math.prod(shape)
+        if (
+            type(start) is int
+            and type(end) is int
+            and 0 <= start <= end <= _MAX_COUNT
+            and numel <= MAX_ELEMENTS
+            and end - start == (numel * bits + 7) // 8
+        ):
+            return _new_tuple(TensorInfo, (name, dtype, tuple(shape), start, end))
+    raise _tensor_problem(filename, name, dtype, shape, offsets)
+
+
+_new_tuple = tuple.__new__
+
+
+def _tensor_problem(
+    filename: str, name: str, dtype: object, shape: object, offsets: object
+) -> MalformedHeader:
+    """Which rule a tensor that failed checked_tensor's test breaks, as the error to raise."""
     if not name:
-        raise MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
+        return MalformedHeader(f"{filename}: safetensors header has a tensor with an empty name")
     bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
     if bits is None:
-        raise _tensor_error(filename, name, f"has unknown dtype {_short(repr(dtype))}")
+        return _tensor_error(filename, name, f"has unknown dtype {_short(repr(dtype))}")
     if type(shape) is not list or len(shape) > MAX_RANK or not all(map(_is_count, shape)):
-        raise _tensor_error(
+        return _tensor_error(
             filename, name, f"has an invalid shape (want up to {MAX_RANK} non-negative integers)"
         )
     numel = math.prod(shape)
     if numel > MAX_ELEMENTS:
-        raise _tensor_error(filename, name, f"declares an impossible {numel:.3e} elements")
+        return _tensor_error(filename, name, f"declares an impossible {numel:.3e} elements")
     if (
         type(offsets) is not list
         or len(offsets) != 2
         or not (_is_count(offsets[0]) and _is_count(offsets[1]))
     ):
-        raise _tensor_error(filename, name, "has invalid data_offsets (want two non-negative integers)")
+        return _tensor_error(filename, name, "has invalid data_offsets (want two non-negative integers)")
     start, end = offsets
     if end < start:
-        raise _tensor_error(filename, name, "has data_offsets that run backwards")
+        return _tensor_error(filename, name, "has data_offsets that run backwards")
     expected = (numel * bits + 7) // 8
-    if end - start != expected:
-        raise _tensor_error(
-            filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}"
-        )
-    return TensorInfo(name, dtype, tuple(shape), start, end)
+    return _tensor_error(filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}")
 
 
 def checked_file(
@@ -238,13 +268,13 @@ def _tensor_error(filename: str, name: str, problem: str) -> MalformedHeader:
     return MalformedHeader(f"{filename}: tensor '{_short(name)}' {problem}")
 
 
-def _check_layout(tensors: tuple[TensorInfo, ...], filename: str, data_size: int | None) -> None:
+def _check_layout(tensors: Sequence[TensorInfo], filename: str, data_size: int | None) -> None:
     """Tensors must not overlap and must lie inside the data section (safetensors' validate())."""
     previous_end = 0
     for tensor in sorted(tensors, key=_BY_OFFSETS):
-        if tensor.start < previous_end:
+        if tensor[3] < previous_end:  # tensor.start: indexing is faster than the property at 92,000 tensors
             raise MalformedHeader(f"{filename}: tensor '{_short(tensor.name)}' overlaps another tensor")
-        previous_end = tensor.end
+        previous_end = tensor[4]
     if data_size is not None and previous_end > data_size:
         raise MalformedHeader(f"{filename}: tensor data runs past the end of the file")
 
