@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import (
@@ -46,6 +46,9 @@ from .header import (
     parse_header_document,
 )
 
+if TYPE_CHECKING:
+    from .workers import DecoderPool
+
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 CONFIG_FILE = "config.json"
@@ -54,6 +57,9 @@ MAX_MODEL_HEADER_BYTES = 512_000_000  # per-model budget over all headers (DeepS
 MAX_SHARDS = 10_000
 DEFAULT_TIMEOUT = 10.0
 MAX_RETRIES = 3
+# A safetensors-metadata answer this large (Qwen3-30B-A3B: 2.3 MB, DeepSeek-V3: 11.6 MB) is decoded in a
+# worker process during a scan when one is available (workers.DecoderPool); smaller ones stay in-process.
+OFFLOAD_BYTES = 1_000_000
 
 
 @dataclass
@@ -105,11 +111,12 @@ def load_snapshot(
     pool: ThreadPoolExecutor | None = None,
     use_cache: bool = True,
     refresh: bool = False,
+    decoders: DecoderPool | None = None,
 ) -> RepoSnapshot:
     """Read a repo from the Hub (or hubvram's cache of it), or a local directory with the same files."""
     if _looks_local(model):
         return read_local(Path(model))
-    reader = HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool)
+    reader = HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool, decoders=decoders)
     offline = _offline()
     if use_cache and (offline or not refresh):
         snapshot = reader.from_cache(trust_stale=offline)
@@ -266,6 +273,27 @@ def parse_json(raw: bytes, path: str) -> dict[str, Any]:
     return document
 
 
+def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
+    """The checked headers in a safetensors-metadata answer; None when it is not one (read shards then).
+
+    Each file's header_bytes is its share of the answer, so the bytes a scan reports add up.
+    """
+    try:
+        answer = parse_json(raw, "safetensors-metadata")
+    except MalformedConfig:
+        return None
+    headers = answer.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    files = []
+    tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
+    for shard, header in sorted(headers.items()):
+        share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0
+        # already JSON-decoded: checked as it is, not parsed a second time
+        files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
+    return tuple(files)
+
+
 # ---------------------------------------------------------------------------------------------
 # The Hub
 
@@ -281,6 +309,7 @@ class HubReader:
         token: str | bool | None = None,
         timeout: float | None = None,
         pool: ThreadPoolExecutor | None = None,
+        decoders: DecoderPool | None = None,
     ) -> None:
         validate_repo_id(model_id)
         self.model_id = model_id
@@ -288,6 +317,7 @@ class HubReader:
         self.token = token
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # read at call time: patchable
         self.pool = pool
+        self.decoders = decoders  # worker processes for answers of OFFLOAD_BYTES and more (scans)
         self.transfer = Transfer()
         self.sha: str | None = None
         self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
@@ -459,23 +489,14 @@ class HubReader:
         url = self._endpoint() + route
         try:
             raw = self._get(url)
-            answer = parse_json(raw, "safetensors-metadata")
         except (NetworkError, MalformedConfig):
             return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
-        headers = answer.get("headers")
-        if not isinstance(headers, dict):
-            return None
-        files = []
-        tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
-        for shard, header in sorted(headers.items()):
-            share = (
-                len(raw) * len(header) // tensors if isinstance(header, dict) else 0
-            )  # its part of the answer
-            try:  # already JSON-decoded: checked as it is, not parsed a second time
-                files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
-            except MalformedHeader as exc:
-                raise MalformedHeader(f"{self.model_id}: {exc}") from None
-        return tuple(files)
+        try:
+            if self.decoders is not None and len(raw) >= OFFLOAD_BYTES:
+                return self.decoders.sharded_files(raw)
+            return sharded_files(raw)
+        except MalformedHeader as exc:
+            raise MalformedHeader(f"{self.model_id}: {exc}") from None
 
     def _get_json(self, path: str) -> dict[str, Any]:
         document = self._get_json_or_none(path)

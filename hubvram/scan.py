@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubVramError
+from .workers import DecoderPool
 
 if TYPE_CHECKING:
     from .estimate import Estimate
@@ -192,6 +193,7 @@ def scan(
     rows = RowCache(options, gpus)
     model_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-scan")
     inner_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-read")
+    decoders = DecoderPool()  # worker processes for DeepSeek-size answers, spawned on the first one
     running: dict[Future[ScanRow], int] = {}  # future -> input position
 
     def finished() -> Iterator[ScanRow]:
@@ -212,7 +214,7 @@ def scan(
             if row is not None:
                 yield emit(row)
                 continue
-            job = (model, revision, options, gpus, index, token, refresh, inner_pool, rows)
+            job = (model, revision, options, gpus, index, token, refresh, inner_pool, rows, decoders)
             running[model_pool.submit(scan_one, *job)] = index
             # Keep the pool busy plus a short queue; submitting lazily lets Ctrl-C stop at once.
             while len(running) >= 2 * concurrency:
@@ -226,6 +228,7 @@ def scan(
             future.cancel()
         model_pool.shutdown(wait=False, cancel_futures=True)
         inner_pool.shutdown(wait=False, cancel_futures=True)
+        decoders.close()
 
 
 def scan_one(
@@ -238,6 +241,7 @@ def scan_one(
     refresh: bool = False,
     pool: ThreadPoolExecutor | None = None,
     rows: RowCache | None = None,
+    decoders: DecoderPool | None = None,
 ) -> ScanRow:
     """One model's row; every failure becomes an error row (never an exception)."""
     from .facts import facts_from_snapshot
@@ -245,7 +249,9 @@ def scan_one(
 
     start = time.perf_counter()
     try:
-        snapshot = load_snapshot(model, revision=revision, token=token, pool=pool, refresh=refresh)
+        snapshot = load_snapshot(
+            model, revision=revision, token=token, pool=pool, refresh=refresh, decoders=decoders
+        )
         row = rows.get(model, revision, snapshot.sha, index) if rows and snapshot.cached else None
         if row is None:
             row = row_from_facts(facts_from_snapshot(snapshot), model, revision, index, options, gpus)

@@ -1065,13 +1065,15 @@ class HubServer:
             r for r in self.requests if rx.search(r.path) and (method is None or r.method == method.upper())
         ]
 
-    def reset(self) -> None:
-        """Forget recorded requests, bytes_sent and armed faults; re-read repos on the next request."""
+    def reset(self, *, reread_repos: bool = True) -> None:
+        """Forget recorded requests, bytes_sent and armed faults; re-read repos on the next request
+        unless ``reread_repos`` is false (a benchmark between timed runs over unchanged repos)."""
         with self._lock:
             self._records.clear()
             self._faults.clear()
             self._bytes_sent = 0
-        self.app.clear_cache()
+        if reread_repos:
+            self.app.clear_cache()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being answered (e.g. after a client closed a download early)."""

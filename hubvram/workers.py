@@ -1,0 +1,123 @@
+"""Worker processes for the one CPU-heavy read in a scan: very large safetensors-metadata answers.
+
+DeepSeek-V3's answer is 11.6 MB of JSON naming 92,000 tensors. Decoding and checking it holds the GIL
+for ~0.35 s, and while it does, a scan's network threads in the same process barely run: in a scan of
+100 models with three such answers, one core was busy the whole time and the second sat idle.
+`hubvram scan` hands every answer of hub.OFFLOAD_BYTES or more to a DecoderPool: at most one spawned
+process per spare core, started on the first large answer (never for a scan without one). The worker
+runs the same checks (hub.sharded_files) and sends the checked tensors back as marshal data, which
+the scan loads ~10x faster than it would decode the JSON.
+
+Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies) makes
+it decode in-process from then on: the answer is the same either way, only slower.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+from .errors import MalformedHeader
+from .header import SafetensorsFile, TensorInfo
+
+MAX_WORKERS = 4
+_new_tuple = tuple.__new__
+
+
+def spare_cores() -> int:
+    """Cores this process may use, less the one the scan's own threads keep busy."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on macOS or Windows
+        usable = os.cpu_count() or 1
+    return max(0, min(MAX_WORKERS, usable - 1))
+
+
+class DecoderPool:
+    """Decodes large safetensors-metadata answers in worker processes, or in-process without any."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = spare_cores() if workers is None else max(0, workers)
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._broken = self.workers == 0
+
+    def sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:
+        """hub.sharded_files(raw), computed by a worker when one can be had."""
+        from .hub import sharded_files
+
+        executor = self._started()
+        if executor is None:
+            return sharded_files(raw)
+        try:
+            outcome, payload = executor.submit(_decode_in_worker, raw).result()
+        except Exception:  # BrokenProcessPool, a spawn or pickling failure: not the answer's fault
+            self._broken = True
+            return sharded_files(raw)
+        if outcome == "malformed":
+            raise MalformedHeader(payload)
+        return _files_from_marshal(payload) if outcome == "files" else None
+
+    def close(self) -> None:
+        """Stop the workers; a decode still running is abandoned (Ctrl-C, the end of a scan)."""
+        with self._lock:
+            executor, self._executor, self._broken = self._executor, None, True
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> DecoderPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _started(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._executor is None and not self._broken:
+                import multiprocessing
+
+                try:
+                    # spawn, not fork: forking a process whose threads hold HTTP and import locks can
+                    # deadlock the child. Spawning costs ~0.2 s of another core, once per scan.
+                    context = multiprocessing.get_context("spawn")
+                    self._executor = ProcessPoolExecutor(
+                        self.workers, mp_context=context, initializer=_ignore_interrupts
+                    )
+                except (OSError, ValueError, ImportError, NotImplementedError):
+                    self._broken = True
+            return None if self._broken else self._executor
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the scan, which stops them: no traceback from a worker on the terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _decode_in_worker(raw: bytes) -> tuple[str, object]:
+    """Runs in a worker: ("files", marshal data), ("none", None) or ("malformed", the message).
+
+    A MalformedHeader goes back as its message: a HubVramError subclass with its own __init__ would
+    not survive pickling. marshal, not pickle, for the tensors: it writes and loads plain tuples 3-5x
+    faster than pickle writes NamedTuples, and marshal takes exact built-in types only, hence tuple(t).
+    """
+    from .hub import sharded_files
+
+    try:
+        files = sharded_files(raw)
+    except MalformedHeader as exc:
+        return "malformed", str(exc)
+    if files is None:
+        return "none", None
+    rows = [(f.filename, f.header_bytes, f.metadata, [tuple(t) for t in f.tensors]) for f in files]
+    return "files", marshal.dumps(rows)
+
+
+def _files_from_marshal(payload: object) -> tuple[SafetensorsFile, ...]:
+    """Rebuild what a worker checked (trusted: our own process wrote it, the checks ran there)."""
+    return tuple(
+        SafetensorsFile(name, tuple([_new_tuple(TensorInfo, t) for t in tensors]), metadata, size)
+        for name, size, metadata, tensors in marshal.loads(payload)
+    )
