@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .header import checked_file
+from .header import checked_file, gc_paused
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -71,16 +71,17 @@ def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
 
 def load(model_id: str, sha: str) -> dict[str, Any] | None:
     """The cached snapshot fields of a commit, headers re-validated; None if absent or unusable."""
-    record = _read_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json")
-    if not record or record.get("format") != FORMAT_VERSION:
-        return None
-    try:
-        files = tuple(
-            checked_file(name, rows, metadata, header_bytes=size)
-            for name, size, metadata, rows in record["weight_files"]
-        )
-    except Exception:  # a damaged cache entry is refetched, never trusted
-        return None
+    with gc_paused():  # DeepSeek-V3's record holds 92,000 rows
+        record = _read_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json")
+        if not record or record.get("format") != FORMAT_VERSION:
+            return None
+        try:
+            files = tuple(
+                checked_file(name, rows, metadata, header_bytes=size)
+                for name, size, metadata, rows in record["weight_files"]
+            )
+        except Exception:  # a damaged cache entry is refetched, never trusted
+            return None
     config, components = record.get("config"), record.get("components", [])
     weights_format, stored = record.get("weights_format"), record.get("stored_weight_bytes")
     if (

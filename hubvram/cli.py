@@ -374,7 +374,9 @@ def scan_command(
         if sys.stderr.isatty() and models:
             bar = click.progressbar(length=len(models), label="scanning", file=sys.stderr)
             stack.enter_context(bar)
-        rows_iter = scanner.scan(models, options, concurrency=concurrency, refresh=refresh, token=token)
+        rows_iter = scanner.scan(
+            models, options, concurrency=concurrency, refresh=refresh, token=token, worker_processes=True
+        )
         results = stack.enter_context(contextlib.closing(rows_iter))
         try:
             for row in results:

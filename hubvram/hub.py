@@ -41,6 +41,7 @@ from .header import (
     MAX_HEADER_BYTES,
     PREFIX_BYTES,
     SafetensorsFile,
+    gc_paused,
     header_length,
     parse_header,
     parse_header_document,
@@ -278,20 +279,21 @@ def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
 
     Each file's header_bytes is its share of the answer, so the bytes a scan reports add up.
     """
-    try:
-        answer = parse_json(raw, "safetensors-metadata")
-    except MalformedConfig:
-        return None
-    headers = answer.get("headers")
-    if not isinstance(headers, dict):
-        return None
-    files = []
-    tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
-    for shard, header in sorted(headers.items()):
-        share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0
-        # already JSON-decoded: checked as it is, not parsed a second time
-        files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
-    return tuple(files)
+    with gc_paused():
+        try:
+            answer = parse_json(raw, "safetensors-metadata")
+        except MalformedConfig:
+            return None
+        headers = answer.get("headers")
+        if not isinstance(headers, dict):
+            return None
+        files = []
+        tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
+        for shard, header in sorted(headers.items()):
+            share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0
+            # already JSON-decoded: checked as it is, not parsed a second time
+            files.append(parse_header_document(header, _clip(str(shard)), header_bytes=share))
+        return tuple(files)
 
 
 # ---------------------------------------------------------------------------------------------

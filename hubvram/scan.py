@@ -176,6 +176,7 @@ def scan(
     refresh: bool = False,
     token: str | None = None,
     on_result: Callable[[ScanRow], None] | None = None,
+    worker_processes: bool = False,
 ) -> Iterator[ScanRow]:
     """Read and estimate every model, `concurrency` at a time; yield rows in completion order.
 
@@ -184,6 +185,10 @@ def scan(
     before it is yielded. Closing the generator, or an exception such as KeyboardInterrupt while
     it waits, stops submitting and cancels the models not yet started; those in flight finish in
     the background and are dropped.
+
+    `worker_processes=True` decodes DeepSeek-size answers in spawned processes (workers.py), as
+    `hubvram scan` does. Python's spawn imports the caller's main module in each worker, so only
+    pass it from a script whose work sits under `if __name__ == "__main__":`.
     """
     from .report import resolve_gpus
 
@@ -193,7 +198,7 @@ def scan(
     rows = RowCache(options, gpus)
     model_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-scan")
     inner_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-read")
-    decoders = DecoderPool()  # worker processes for DeepSeek-size answers, spawned on the first one
+    decoders = DecoderPool(None if worker_processes else 0)  # spawned on the first large answer
     running: dict[Future[ScanRow], int] = {}  # future -> input position
 
     def finished() -> Iterator[ScanRow]:

@@ -14,6 +14,7 @@ it decode in-process from then on: the answer is the same either way, only slowe
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import signal
@@ -21,7 +22,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from .errors import MalformedHeader
-from .header import SafetensorsFile, TensorInfo
+from .header import SafetensorsFile, TensorInfo, gc_paused
 
 MAX_WORKERS = 4
 _new_tuple = tuple.__new__
@@ -84,16 +85,19 @@ class DecoderPool:
                     # deadlock the child. Spawning costs ~0.2 s of another core, once per scan.
                     context = multiprocessing.get_context("spawn")
                     self._executor = ProcessPoolExecutor(
-                        self.workers, mp_context=context, initializer=_ignore_interrupts
+                        self.workers, mp_context=context, initializer=_start_worker
                     )
                 except (OSError, ValueError, ImportError, NotImplementedError):
                     self._broken = True
             return None if self._broken else self._executor
 
 
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the scan, which stops them: no traceback from a worker on the terminal."""
+def _start_worker() -> None:
+    """Workers leave Ctrl-C to the scan, which stops them: no traceback from a worker on the terminal.
+    They build only acyclic data, which reference counting frees: the cyclic collector stays off
+    (see header.gc_paused for what it costs)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
 
 
 def _decode_in_worker(raw: bytes) -> tuple[str, object]:
@@ -117,7 +121,8 @@ def _decode_in_worker(raw: bytes) -> tuple[str, object]:
 
 def _files_from_marshal(payload: object) -> tuple[SafetensorsFile, ...]:
     """Rebuild what a worker checked (trusted: our own process wrote it, the checks ran there)."""
-    return tuple(
-        SafetensorsFile(name, tuple([_new_tuple(TensorInfo, t) for t in tensors]), metadata, size)
-        for name, size, metadata, tensors in marshal.loads(payload)
-    )
+    with gc_paused():
+        return tuple(
+            SafetensorsFile(name, tuple([_new_tuple(TensorInfo, t) for t in tensors]), metadata, size)
+            for name, size, metadata, tensors in marshal.loads(payload)
+        )

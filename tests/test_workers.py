@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 import hubvram.hub as hubmod
+from hubvram import scan as scanner
 from hubvram import workers
-from hubvram.cli import cli
+from hubvram.cli import RunOptions, cli
 from hubvram.errors import MalformedHeader
 from hubvram.hub import sharded_files
 
@@ -112,18 +113,24 @@ def test_no_spare_core_means_no_worker(monkeypatch, qwen3_moe_answer):
     assert pool._executor is None
 
 
-def test_scan_counts_offloaded_answers_exactly(hub, tmp_path, monkeypatch):
-    """Every sharded answer of this scan goes through a worker: the counts are the published ones."""
+@pytest.fixture
+def spawned(monkeypatch):
+    """Every answer handed to a DecoderPool, True when a worker process took it; all answers count."""
     monkeypatch.setattr(hubmod, "OFFLOAD_BYTES", 0)
-    spawned = []
+    took = []
     real = workers.DecoderPool._started
 
     def started(self):
         executor = real(self)
-        spawned.append(executor is not None)
+        took.append(executor is not None)
         return executor
 
     monkeypatch.setattr(workers.DecoderPool, "_started", started)
+    return took
+
+
+def test_scan_counts_offloaded_answers_exactly(hub, tmp_path, spawned):
+    """Every sharded answer of `hubvram scan` goes through a worker: the counts are the published ones."""
     listing = tmp_path / "models.txt"
     listing.write_text("Qwen/Qwen3-30B-A3B\nQwen/Qwen2.5-7B\nhubvram-quirks/sharded-small\n")
     result = CliRunner().invoke(cli, ["scan", str(listing), "--format", "json", "--concurrency", "3"])
@@ -135,3 +142,9 @@ def test_scan_counts_offloaded_answers_exactly(hub, tmp_path, monkeypatch):
         "hubvram-quirks/sharded-small": 1_705_216,
     }
     assert spawned and all(spawned)
+
+
+def test_the_library_scan_spawns_nothing_unless_asked(hub, spawned):
+    rows = list(scanner.scan([("hubvram-quirks/sharded-small", None)], RunOptions()))
+    assert rows[0].to_dict()["parameters"] == 1_705_216
+    assert spawned == [False]  # decoded in-process: a caller's unguarded script is never re-run
