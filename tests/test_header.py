@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubvram.errors import MalformedHeader
-from hubvram.header import MAX_HEADER_BYTES, parse_header
+from hubvram.header import MAX_HEADER_BYTES, gc_paused, parse_header
 
 
 def raw_header(document: object, *, length: int | None = None, pad: bool = True) -> bytes:
@@ -168,3 +170,39 @@ def test_fuzzed_bytes_parse_or_raise_malformed_header(raw, file_size):
         parse_header(raw, "f.safetensors", file_size=file_size)
     except MalformedHeader as exc:
         assert str(exc).startswith("f.safetensors: ")
+
+
+def test_gc_paused_restores_the_collector_as_it_found_it():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
+
+
+def test_gc_paused_across_threads_turns_it_back_on_when_the_last_leaves():
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def decode():
+        with gc_paused():
+            inside.wait(5)
+            release.wait(5)
+
+    threads = [threading.Thread(target=decode) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    inside.wait(5)
+    assert not gc.isenabled()
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert gc.isenabled()

@@ -356,6 +356,28 @@ def test_get_sharded_safetensors_metadata_in_one_request(repos):
     assert "model-00001-of-00002.safetensors" in exc.value.server_message
 
 
+def test_sharded_metadata_answers_follow_the_content(repos, make_repo):
+    """The server keeps each answer by content (index + shard headers): a second copy of a repo gets the
+    same bytes, and a repo rewritten in place gets a new answer after reset()."""
+    url = "{}/api/models/{}/safetensors-metadata/model.safetensors.index.json"
+    make_repo(
+        "copy-org/sharded",
+        files={"config.json": CONFIG, "model.safetensors.index.json": SHARD_INDEX},
+        safetensors=SHARDS,
+    )
+    first = get_session().get(url.format(repos.url, "test-org/sharded")).content
+    assert get_session().get(url.format(repos.url, "copy-org/sharded")).content == first
+    wider = {**SHARDS, "model-00002-of-00002.safetensors": {"c.weight": ("BF16", [4, 8])}}
+    make_repo(
+        "test-org/sharded",
+        files={"config.json": CONFIG, "model.safetensors.index.json": SHARD_INDEX},
+        safetensors=wider,
+    )
+    repos.reset()
+    again = get_session().get(url.format(repos.url, "test-org/sharded")).json()
+    assert again["headers"]["model-00002-of-00002.safetensors"]["c.weight"]["shape"] == [4, 8]
+
+
 def test_list_repo_tree_paginates(repos):
     repos.page_size = 2
     files = list(HfApi().list_repo_tree("test-org/sharded", recursive=True))
