@@ -37,6 +37,10 @@ class NetworkError(HubVramError):
     """The Hub could not be reached, or kept failing after bounded retries."""
 
 
+class Cancelled(HubVramError):
+    """A read stopped because its scan was interrupted (its row is dropped, never shown)."""
+
+
 class NotSafetensors(HubVramError):
     """The repo holds no safetensors weights (and no config to derive a count from)."""
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import (
+    Cancelled,
     GatedModel,
     HubVramError,
     MalformedConfig,
@@ -64,7 +65,7 @@ OFFLOAD_BYTES = 1_000_000
 
 
 @dataclass
-class Transfer:
+class ReadCounter:
     """Requests made and body bytes received while reading one model (thread-safe counters)."""
 
     requests: int = 0
@@ -113,11 +114,14 @@ def load_snapshot(
     use_cache: bool = True,
     refresh: bool = False,
     decoders: DecoderPool | None = None,
+    cancel: threading.Event | None = None,
 ) -> RepoSnapshot:
     """Read a repo from the Hub (or hubvram's cache of it), or a local directory with the same files."""
     if _looks_local(model):
         return read_local(Path(model))
-    reader = HubReader(model, revision=revision, token=token, timeout=timeout, pool=pool, decoders=decoders)
+    reader = HubReader(
+        model, revision=revision, token=token, timeout=timeout, pool=pool, decoders=decoders, cancel=cancel
+    )
     offline = _offline()
     if use_cache and (offline or not refresh):
         snapshot = reader.from_cache(trust_stale=offline)
@@ -312,6 +316,7 @@ class HubReader:
         timeout: float | None = None,
         pool: ThreadPoolExecutor | None = None,
         decoders: DecoderPool | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         validate_repo_id(model_id)
         self.model_id = model_id
@@ -320,7 +325,8 @@ class HubReader:
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # read at call time: patchable
         self.pool = pool
         self.decoders = decoders  # worker processes for answers of OFFLOAD_BYTES and more (scans)
-        self.transfer = Transfer()
+        self.cancel = cancel  # set: stop at the next request, chunk or retry wait (Ctrl-C in a scan)
+        self.transfer = ReadCounter()
         self.sha: str | None = None
         self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
         self._header_lengths: dict[str, int] = {}  # probes already made (the root model.safetensors)
@@ -581,7 +587,9 @@ class HubReader:
 
         limit = MAX_JSON_BYTES if limit is None else limit
         for attempt in range(MAX_RETRIES + 1):
+            self._stop_if_cancelled()
             self.transfer.add(1, 0)
+            deadline = time.monotonic() + REQUEST_DEADLINE
             try:
                 with get_session().stream(
                     "GET", url, params=params, headers=self._headers(headers), timeout=self.timeout
@@ -590,7 +598,7 @@ class HubReader:
                     if wait is None:
                         if sizes is not None:
                             sizes.update(_file_size(response))
-                        return self._read_response(response, limit, start, url)
+                        return self._read_response(response, limit, start, url, deadline)
             except hf.EntryNotFoundError:
                 if missing_ok:
                     return None
@@ -605,27 +613,39 @@ class HubReader:
                 raise _translate(exc, self) from None
             except httpx2.HTTPError as exc:
                 raise _translate(exc, self) from None
-            time.sleep(min(wait, MAX_RETRY_WAIT))
+            self._pause(min(wait, MAX_RETRY_WAIT))
         raise NetworkError(
             f"{self.model_id}: the Hub kept failing after {MAX_RETRIES} retries; try again later"
         )
 
-    def _read_response(self, response, limit: int, start: int, url: str) -> bytes:
+    def _read_response(self, response, limit: int, start: int, url: str, deadline: float) -> bytes:
         from huggingface_hub.utils import hf_raise_for_status
 
         self._capture_sha(response)
         if response.status_code >= 400:
-            response._content = self._collect(response, 65_536)  # a bounded body for the error mapping
+            # a bounded body for the error mapping
+            response._content = self._collect(response, 65_536, url, deadline)
             hf_raise_for_status(response)
         skip = start if response.status_code == 200 else 0  # Range ignored: the body starts at byte 0
-        body = self._collect(response, skip + limit)[skip:]
+        body = self._collect(response, skip + limit, url, deadline)[skip:]
         if "Range" not in (response.request.headers if response.request else {}) and len(body) >= limit:
             raise MalformedConfig(f"{self.model_id}: {url.rsplit('/', 1)[-1]} is larger than {limit:,} bytes")
         return body
 
-    def _collect(self, response, limit: int) -> bytes:
+    def _collect(self, response, limit: int, url: str, deadline: float) -> bytes:
+        """At most `limit` body bytes; stops on a cancelled scan, or an answer that trickles in.
+
+        The session's timeout bounds each read, not the answer: a server sending a byte every few
+        seconds would hold a read for ever without the deadline.
+        """
         chunks, size = [], 0
-        for chunk in response.iter_raw(65_536):
+        for chunk in response.iter_raw():  # as received: a chunk size would make httpx wait to fill it
+            self._stop_if_cancelled()
+            if time.monotonic() > deadline:
+                raise NetworkError(
+                    f"{self.model_id}: {_clip(url.rsplit('/', 1)[-1])} was still arriving after "
+                    f"{REQUEST_DEADLINE:g} s: the connection or the server is too slow"
+                )
             take = chunk[: limit - size]
             chunks.append(take)
             size += len(take)
@@ -633,6 +653,17 @@ class HubReader:
                 break
         self.transfer.add(0, size)
         return b"".join(chunks)
+
+    def _stop_if_cancelled(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"{self.model_id}: stopped before it was read")
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before a retry; a cancelled scan stops waiting at once."""
+        if self.cancel is None:
+            time.sleep(seconds)
+        elif self.cancel.wait(seconds):
+            self._stop_if_cancelled()
 
     def _capture_sha(self, response) -> None:
         commit = response.headers.get("X-Repo-Commit")
@@ -660,6 +691,7 @@ class HubReader:
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_BASE_WAIT = 0.5
 MAX_RETRY_WAIT = 30.0
+REQUEST_DEADLINE = 300.0  # seconds for one whole answer (DeepSeek-V3's 11.6 MB at 40 kB/s)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 

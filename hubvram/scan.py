@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -183,8 +184,9 @@ def scan(
     A model whose row for these options is cached (same commit, same hubvram code) is answered at
     once, without a request. `on_result` is called with each row (in the caller's thread) just
     before it is yielded. Closing the generator, or an exception such as KeyboardInterrupt while
-    it waits, stops submitting and cancels the models not yet started; those in flight finish in
-    the background and are dropped.
+    it waits, stops submitting and cancels the models not yet started; those in flight stop at
+    their next request, body chunk or retry wait (a decode already in a worker runs out, < 0.5 s)
+    and are dropped.
 
     `worker_processes=True` decodes DeepSeek-size answers in spawned processes (workers.py), as
     `hubvram scan` does. Python's spawn imports the caller's main module in each worker, so only
@@ -199,6 +201,7 @@ def scan(
     model_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-scan")
     inner_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hubvram-read")
     decoders = DecoderPool(None if worker_processes else 0)  # spawned on the first large answer
+    stop = threading.Event()  # set when the scan ends early: reads in flight give up at once
     running: dict[Future[ScanRow], int] = {}  # future -> input position
 
     def finished() -> Iterator[ScanRow]:
@@ -219,7 +222,7 @@ def scan(
             if row is not None:
                 yield emit(row)
                 continue
-            job = (model, revision, options, gpus, index, token, refresh, inner_pool, rows, decoders)
+            job = (model, revision, options, gpus, index, token, refresh, inner_pool, rows, decoders, stop)
             running[model_pool.submit(scan_one, *job)] = index
             # Keep the pool busy plus a short queue; submitting lazily lets Ctrl-C stop at once.
             while len(running) >= 2 * concurrency:
@@ -229,6 +232,7 @@ def scan(
             for row in finished():
                 yield emit(row)
     finally:
+        stop.set()
         for future in running:
             future.cancel()
         model_pool.shutdown(wait=False, cancel_futures=True)
@@ -247,6 +251,7 @@ def scan_one(
     pool: ThreadPoolExecutor | None = None,
     rows: RowCache | None = None,
     decoders: DecoderPool | None = None,
+    stop: threading.Event | None = None,
 ) -> ScanRow:
     """One model's row; every failure becomes an error row (never an exception)."""
     from .facts import facts_from_snapshot
@@ -255,7 +260,13 @@ def scan_one(
     start = time.perf_counter()
     try:
         snapshot = load_snapshot(
-            model, revision=revision, token=token, pool=pool, refresh=refresh, decoders=decoders
+            model,
+            revision=revision,
+            token=token,
+            pool=pool,
+            refresh=refresh,
+            decoders=decoders,
+            cancel=stop,
         )
         row = rows.get(model, revision, snapshot.sha, index) if rows and snapshot.cached else None
         if row is None:

@@ -21,7 +21,7 @@ import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-from .errors import MalformedHeader
+from .errors import Cancelled, MalformedHeader
 from .header import SafetensorsFile, TensorInfo, gc_paused
 
 MAX_WORKERS = 4
@@ -45,17 +45,22 @@ class DecoderPool:
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._broken = self.workers == 0
+        self._closed = False
 
     def sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:
         """hub.sharded_files(raw), computed by a worker when one can be had."""
         from .hub import sharded_files
 
+        if self._closed:
+            raise Cancelled("stopped before its headers were decoded")
         executor = self._started()
         if executor is None:
             return sharded_files(raw)
         try:
             outcome, payload = executor.submit(_decode_in_worker, raw).result()
         except Exception:  # BrokenProcessPool, a spawn or pickling failure: not the answer's fault
+            if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
+                raise Cancelled("stopped before its headers were decoded") from None
             self._broken = True
             return sharded_files(raw)
         if outcome == "malformed":
@@ -65,7 +70,7 @@ class DecoderPool:
     def close(self) -> None:
         """Stop the workers; a decode still running is abandoned (Ctrl-C, the end of a scan)."""
         with self._lock:
-            executor, self._executor, self._broken = self._executor, None, True
+            executor, self._executor, self._broken, self._closed = self._executor, None, True, True
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 

@@ -119,7 +119,7 @@ EXPANDABLE_MODEL_FIELDS = frozenset(
         "widgetData",
     }
 )
-FAULT_ACTIONS = frozenset({"status", "reset", "delay", "truncate", "ignore_range", "redirect"})
+FAULT_ACTIONS = frozenset({"status", "reset", "delay", "truncate", "ignore_range", "redirect", "trickle"})
 
 _CHUNK = 1 << 20
 _ZEROS = bytes(_CHUNK)
@@ -904,6 +904,15 @@ class _Handler(BaseHTTPRequestHandler):
                 written += len(chunk)
             self._close_write_side()
             return
+        if action == "trickle":
+            piece = max(1, int(params.get("bytes", 1)))
+            every = min(max(0.0, float(params.get("every", 0.2))), 5.0)
+            body = b"".join(resp.chunks())
+            for start in range(0, len(body), piece):  # ends with the body, a reset or stop()
+                if start:
+                    hub._sleep(every)
+                self._write(record, body[start : start + piece])
+            return
         if action == "ignore_range":
             try:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SLOW_CHUNK)
@@ -1104,6 +1113,8 @@ class HubServer:
             then the connection is closed.
           - ``"ignore_range"``: a ranged GET of a file is answered 200 with the whole file, in 16 KiB chunks
             through a 16 KiB SO_SNDBUF, stopping at the first broken pipe; bytes_sent counts what was written.
+          - ``"trickle"``: the answer, ``bytes`` (default 1) body bytes at a time, ``every`` seconds apart
+            (default 0.2, capped at 5): a server that never times a read out but never finishes either.
           - ``"redirect"``: ``status`` (default 302) with ``Location`` = ``location``; ``{path}`` in it is
             replaced by the request path and query. Absolute targets must be loopback. A redirect of a file
             keeps X-Repo-Commit, ETag and X-Linked-* like the Hub's redirect to its CDN.

@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import struct
+import threading
+import time
 import traceback
 import tracemalloc
 from pathlib import Path
@@ -521,6 +523,42 @@ def test_429_forever_is_one_line(hub, sleeps):
     line = one_error_line(run(QWEN))
     assert line == f"hubvram: error: {QWEN}: the Hub answered HTTP 429; try again later"
     assert sleeps == [1.0] * hubmod.MAX_RETRIES
+
+
+def test_an_answer_that_trickles_in_is_cut_at_the_deadline(hub, monkeypatch):
+    """Each read arrives well within the timeout, the answer never ends: one line, no retry."""
+    monkeypatch.setattr(hubmod, "REQUEST_DEADLINE", 0.5)
+    hub.add_fault(r"config\.json$", "trickle", bytes=8, every=0.1, times=99)
+    started = time.monotonic()
+    line = one_error_line(run(QWEN))
+    assert time.monotonic() - started < 5
+    expected = "config.json was still arriving after 0.5 s: the connection or the server is too slow"
+    assert line == f"hubvram: error: {QWEN}: {expected}"
+    assert len(resolve_requests(hub, "config.json")) == 1
+
+
+def test_a_cancelled_read_stops_waiting_at_once(hub):
+    """A scan's Ctrl-C sets the event: a read waiting out a Retry-After gives up without a request."""
+    hub.add_fault(r"config\.json$", "status", status=429, headers={"Retry-After": "20"}, times=1)
+    cancel, outcome = threading.Event(), []
+
+    def read() -> None:
+        try:
+            load_snapshot(QWEN, use_cache=False, cancel=cancel)
+        except errors.HubVramError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    for _ in range(500):  # until the 429 is answered (5 s at most)
+        if any(r.status == 429 for r in resolve_requests(hub, "config.json")):
+            break
+        time.sleep(0.01)
+    cancel.set()
+    thread.join(2)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], errors.Cancelled)
+    assert [r.status for r in resolve_requests(hub, "config.json")] == [429]
 
 
 def test_range_answered_with_the_whole_file_stops_after_the_header(hub):

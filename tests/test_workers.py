@@ -18,7 +18,7 @@ import hubvram.hub as hubmod
 from hubvram import scan as scanner
 from hubvram import workers
 from hubvram.cli import RunOptions, cli
-from hubvram.errors import MalformedHeader
+from hubvram.errors import Cancelled, MalformedHeader
 from hubvram.hub import sharded_files
 
 QWEN3_MOE = Path(__file__).resolve().parent.parent / "fixtures" / "hub" / "Qwen" / "Qwen3-30B-A3B" / "files"
@@ -148,3 +148,11 @@ def test_the_library_scan_spawns_nothing_unless_asked(hub, spawned):
     rows = list(scanner.scan([("hubvram-quirks/sharded-small", None)], RunOptions()))
     assert rows[0].to_dict()["parameters"] == 1_705_216
     assert spawned == [False]  # decoded in-process: a caller's unguarded script is never re-run
+
+
+def test_a_closed_pool_decodes_nothing_more(qwen3_moe_answer):
+    """After a scan stops, a read still in flight gets Cancelled, not an in-process decode."""
+    pool = workers.DecoderPool(workers=1)
+    pool.close()
+    with pytest.raises(Cancelled):
+        pool.sharded_files(qwen3_moe_answer)
