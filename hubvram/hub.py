@@ -325,7 +325,10 @@ class HubReader:
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # read at call time: patchable
         self.pool = pool
         self.decoders = decoders  # worker processes for answers of OFFLOAD_BYTES and more (scans)
-        self.cancel = cancel  # set: stop at the next request, chunk or retry wait (Ctrl-C in a scan)
+        # Set: every read of this repo stops at its next request, chunk or retry wait. A scan passes
+        # its own (set on Ctrl-C); otherwise the reader's, set when one of its reads fails.
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self._own_cancel = cancel is None
         self.transfer = ReadCounter()
         self.sha: str | None = None
         self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
@@ -368,6 +371,15 @@ class HubReader:
     # -- the reading strategy
 
     def read(self) -> RepoSnapshot:
+        """The snapshot; when a read fails (or Ctrl-C), the reads still running give up at once."""
+        try:
+            return self._read()
+        except BaseException:
+            if self._own_cancel:
+                self.cancel.set()
+            raise
+
+    def _read(self) -> RepoSnapshot:
         config_job = self._submit(self._get_json_or_none, CONFIG_FILE)
         probe_job = self._submit(self._probe_header_length, SINGLE_FILE)
         config = config_job.result()
@@ -655,14 +667,12 @@ class HubReader:
         return b"".join(chunks)
 
     def _stop_if_cancelled(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
+        if self.cancel.is_set():
             raise Cancelled(f"{self.model_id}: stopped before it was read")
 
     def _pause(self, seconds: float) -> None:
-        """Wait before a retry; a cancelled scan stops waiting at once."""
-        if self.cancel is None:
-            time.sleep(seconds)
-        elif self.cancel.wait(seconds):
+        """Wait before a retry; a cancelled read stops waiting at once."""
+        if self.cancel.wait(seconds):
             self._stop_if_cancelled()
 
     def _capture_sha(self, response) -> None:

@@ -2,7 +2,7 @@
 
 Every case ends in a result or in one `hubvram: error: ...` line with an exit status, never a
 traceback; the server's records prove what was (not) transferred. The real huggingface_hub client
-talks to the test server; only constants (retry waits, timeouts, caps) and time.sleep are patched.
+talks to the test server; only constants (retry waits, timeouts, caps) and the retry wait are patched.
 """
 
 from __future__ import annotations
@@ -499,9 +499,9 @@ def test_503_forever_is_one_clear_line_after_bounded_retries(hub):
 
 @pytest.fixture
 def sleeps(monkeypatch):
-    """time.sleep as hubvram calls it: recorded, not slept."""
+    """hubvram's waits before a retry: recorded, not waited."""
     waits: list[float] = []
-    monkeypatch.setattr(hubmod.time, "sleep", waits.append)
+    monkeypatch.setattr(hubmod.HubReader, "_pause", lambda reader, seconds: waits.append(seconds))
     return waits
 
 
@@ -559,6 +559,21 @@ def test_a_cancelled_read_stops_waiting_at_once(hub):
     assert not thread.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], errors.Cancelled)
     assert [r.status for r in resolve_requests(hub, "config.json")] == [429]
+
+
+def test_one_failed_read_stops_the_others_of_the_same_model(hub):
+    """Shards are read in parallel; when one fails for good, a sibling still trickling in gives up."""
+    gone = {"X-Error-Code": "EntryNotFound"}
+    hub.add_fault(r"model-00001-of-00003\.safetensors$", "status", status=404, headers=gone, times=99)
+    hub.add_fault(r"model-00003-of-00003\.safetensors$", "trickle", bytes=1, every=1.0, times=99)
+    started = time.monotonic()
+    line = one_error_line(run("hubvram-quirks/sharded-small", "--revision", "v1.0"))
+    assert "model-00001-of-00003.safetensors, which the repo does not have" in line
+    assert time.monotonic() - started < 4.5  # its 8-byte length alone would take 7 s
+    hub.wait_idle(5)
+    trickled = resolve_requests(hub, "model-00003-of-00003.safetensors")
+    # cut off at its next byte, or never asked for when the failure came first
+    assert all(r.bytes_sent < 8 for r in trickled) and len(trickled) <= 1
 
 
 def test_range_answered_with_the_whole_file_stops_after_the_header(hub):
