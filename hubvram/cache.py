@@ -71,8 +71,13 @@ def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
 
 def load(model_id: str, sha: str) -> dict[str, Any] | None:
     """The cached snapshot fields of a commit, headers re-validated; None if absent or unusable."""
-    with gc_paused():  # DeepSeek-V3's record holds 92,000 rows
-        record = _read_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json")
+    path = _repo_dir(model_id) / "snapshots" / f"{sha}.json"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    with gc_paused(size):  # DeepSeek-V3's record holds 92,000 rows
+        record = _read_json(path)
         if not record or record.get("format") != FORMAT_VERSION:
             return None
         try:

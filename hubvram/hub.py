@@ -283,7 +283,7 @@ def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
 
     Each file's header_bytes is its share of the answer, so the bytes a scan reports add up.
     """
-    with gc_paused():
+    with gc_paused(len(raw)):
         try:
             answer = parse_json(raw, "safetensors-metadata")
         except MalformedConfig:
@@ -325,10 +325,11 @@ class HubReader:
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # read at call time: patchable
         self.pool = pool
         self.decoders = decoders  # worker processes for answers of OFFLOAD_BYTES and more (scans)
-        # Set: every read of this repo stops at its next request, chunk or retry wait. A scan passes
-        # its own (set on Ctrl-C); otherwise the reader's, set when one of its reads fails.
-        self.cancel = cancel if cancel is not None else threading.Event()
-        self._own_cancel = cancel is None
+        # Either set: every read of this repo stops at its next request, body chunk or retry wait.
+        # `cancel` is the caller's (a scan sets it on Ctrl-C); `_failed`, this reader's, is set when
+        # one of its reads fails, so the others (shards read in parallel) need not run out.
+        self.cancel = cancel
+        self._failed = threading.Event()
         self.transfer = ReadCounter()
         self.sha: str | None = None
         self._file_sizes: dict[str, int] = {}  # from Content-Range totals: bounds the header checks
@@ -375,8 +376,7 @@ class HubReader:
         try:
             return self._read()
         except BaseException:
-            if self._own_cancel:
-                self.cancel.set()
+            self._failed.set()
             raise
 
     def _read(self) -> RepoSnapshot:
@@ -650,30 +650,39 @@ class HubReader:
         The session's timeout bounds each read, not the answer: a server sending a byte every few
         seconds would hold a read for ever without the deadline.
         """
+        declared = response.headers.get("Content-Length", "")
+        expected = int(declared) if declared.isdigit() else None
         chunks, size = [], 0
         for chunk in response.iter_raw():  # as received: a chunk size would make httpx wait to fill it
             self._stop_if_cancelled()
-            if time.monotonic() > deadline:
-                raise NetworkError(
-                    f"{self.model_id}: {_clip(url.rsplit('/', 1)[-1])} was still arriving after "
-                    f"{REQUEST_DEADLINE:g} s: the connection or the server is too slow"
-                )
             take = chunk[: limit - size]
             chunks.append(take)
             size += len(take)
             if size >= limit:
                 break
+            # all there (the stream ends at the next step: keep-alive needs it read to its end),
+            # so a last chunk that lands late is not a failure
+            if size != expected and time.monotonic() > deadline:
+                raise NetworkError(
+                    f"{self.model_id}: {_clip(url.rsplit('/', 1)[-1])} was still arriving after "
+                    f"{REQUEST_DEADLINE:g} s: the connection or the server is too slow"
+                )
         self.transfer.add(0, size)
         return b"".join(chunks)
 
+    def _cancelled(self) -> bool:
+        return self._failed.is_set() or (self.cancel is not None and self.cancel.is_set())
+
     def _stop_if_cancelled(self) -> None:
-        if self.cancel.is_set():
+        if self._cancelled():
             raise Cancelled(f"{self.model_id}: stopped before it was read")
 
     def _pause(self, seconds: float) -> None:
-        """Wait before a retry; a cancelled read stops waiting at once."""
-        if self.cancel.wait(seconds):
-            self._stop_if_cancelled()
+        """Wait before a retry (at most MAX_RETRY_WAIT); a cancelled read stops waiting within 0.1 s."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0 and not self._cancelled():
+            self._failed.wait(min(left, 0.1))
+        self._stop_if_cancelled()
 
     def _capture_sha(self, response) -> None:
         commit = response.headers.get("X-Repo-Commit")

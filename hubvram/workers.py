@@ -8,8 +8,8 @@ process per spare core, started on the first large answer (never for a scan with
 runs the same checks (hub.sharded_files) and sends the checked tensors back as marshal data, which
 the scan loads ~10x faster than it would decode the JSON.
 
-Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies) makes
-it decode in-process from then on: the answer is the same either way, only slower.
+Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies or
+hangs) makes it decode in-process from then on: the answer is the same either way, only slower.
 """
 
 from __future__ import annotations
@@ -19,12 +19,21 @@ import marshal
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pickle import PicklingError
 
 from .errors import Cancelled, MalformedHeader
 from .header import SafetensorsFile, TensorInfo, gc_paused
 
 MAX_WORKERS = 4
+WORKER_TIMEOUT = 120.0  # seconds for one answer (DeepSeek-V3's takes ~0.4 s): past it, a worker hangs
+# What makes the pool, not the answer, fail: a worker that died, hung, could not be spawned (e.g. a
+# script without a __main__ guard: RuntimeError), or an argument or result that would not pickle.
+_POOL_FAULTS = (BrokenProcessPool, FuturesTimeout, OSError, RuntimeError, PicklingError, EOFError)
 _new_tuple = tuple.__new__
 
 
@@ -51,17 +60,19 @@ class DecoderPool:
         """hub.sharded_files(raw), computed by a worker when one can be had."""
         from .hub import sharded_files
 
-        if self._closed:
-            raise Cancelled("stopped before its headers were decoded")
         executor = self._started()
         if executor is None:
+            if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
+                raise Cancelled("stopped before its headers were decoded")
             return sharded_files(raw)
         try:
-            outcome, payload = executor.submit(_decode_in_worker, raw).result()
-        except Exception:  # BrokenProcessPool, a spawn or pickling failure: not the answer's fault
-            if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
+            with _interrupts_blocked():  # a worker spawned here is born deaf to Ctrl-C (see below)
+                future = executor.submit(_decode_in_worker, raw)
+            outcome, payload = future.result(timeout=WORKER_TIMEOUT)
+        except _POOL_FAULTS:  # the pool's fault, not the answer's: decode here from now on
+            if self._closed:
                 raise Cancelled("stopped before its headers were decoded") from None
-            self._broken = True
+            self._give_up()
             return sharded_files(raw)
         if outcome == "malformed":
             raise MalformedHeader(payload)
@@ -80,6 +91,17 @@ class DecoderPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _give_up(self) -> None:
+        """Stop using the workers (one died, hung or could not start); stop any that still run."""
+        with self._lock:
+            executor, self._executor, self._broken = self._executor, None, True
+        if executor is not None:
+            # A hung worker would keep the interpreter from exiting (concurrent.futures joins its
+            # workers at exit): end them. _processes is private; absent, shutdown alone has to do.
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            executor.shutdown(wait=False, cancel_futures=True)
+
     def _started(self) -> ProcessPoolExecutor | None:
         with self._lock:
             if self._executor is None and not self._broken:
@@ -94,7 +116,26 @@ class DecoderPool:
                     )
                 except (OSError, ValueError, ImportError, NotImplementedError):
                     self._broken = True
-            return None if self._broken else self._executor
+            return None if self._broken or self._closed else self._executor
+
+
+@contextmanager
+def _interrupts_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while a worker may be spawned from it.
+
+    A spawned process inherits the signal mask, so a Ctrl-C during its ~0.2 s of start-up (before
+    _start_worker ignores SIGINT) stays pending instead of printing a KeyboardInterrupt traceback
+    from the child; set to ignored, the pending signal is dropped. The scan's own Ctrl-C is
+    unaffected: the kernel hands it to the main thread, which does not block it. No-op on Windows.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _start_worker() -> None:
@@ -124,9 +165,9 @@ def _decode_in_worker(raw: bytes) -> tuple[str, object]:
     return "files", marshal.dumps(rows)
 
 
-def _files_from_marshal(payload: object) -> tuple[SafetensorsFile, ...]:
+def _files_from_marshal(payload: bytes) -> tuple[SafetensorsFile, ...]:
     """Rebuild what a worker checked (trusted: our own process wrote it, the checks ran there)."""
-    with gc_paused():
+    with gc_paused(len(payload)):
         return tuple(
             SafetensorsFile(name, tuple([_new_tuple(TensorInfo, t) for t in tensors]), metadata, size)
             for name, size, metadata, tensors in marshal.loads(payload)

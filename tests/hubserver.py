@@ -450,8 +450,8 @@ class _HubApp:
         # serves this route from metadata it stored at upload, not by re-parsing every shard per request.
         # Built once, a 160-shard answer (11 MB) no longer costs the server 0.5 s of a CPU that the
         # client under test shares on a small machine. Bounded: the oldest answers are dropped.
-        self._metadata_answers: dict[tuple, bytes] = {}
-        self._metadata_indexes: dict[bytes, tuple[dict, list[str]]] = {}
+        self._metadata_answers: dict[str, bytes] = {}
+        self._metadata_indexes: dict[str, tuple[dict, list[str]]] = {}
 
     def clear_cache(self) -> None:
         with self._cache_lock:
@@ -693,7 +693,8 @@ class _HubApp:
         if index_file is None:
             return _error(404, "EntryNotFound", f'{index_path} does not exist on "main"')
         index_raw = b"".join(index_file.iter_range(0, index_file.size))
-        parsed = self._metadata_indexes.get(index_raw)  # DeepSeek-V3's index is 8.8 MB: parsed once
+        index_key = hashlib.sha256(index_raw).hexdigest()
+        parsed = self._metadata_indexes.get(index_key)  # DeepSeek-V3's index is 8.8 MB: parsed once
         if parsed is None:
             try:
                 index = json.loads(index_raw)
@@ -704,7 +705,7 @@ class _HubApp:
             with self._cache_lock:
                 if len(self._metadata_indexes) >= _METADATA_ANSWERS_KEPT:
                     self._metadata_indexes.clear()
-                self._metadata_indexes[index_raw] = parsed
+                self._metadata_indexes[index_key] = parsed
         index_rest, shards = parsed
         folder = index_path.rsplit("/", 1)[0] + "/" if "/" in index_path else ""
         prefixes: dict[str, bytes] = {}
@@ -713,7 +714,11 @@ class _HubApp:
             if f is None:
                 return _error(404, "EntryNotFound", f'shard {folder + shard} does not exist on "main"')
             prefixes[shard] = f.prefix if f.virtual else b"".join(f.iter_range(0, min(f.size, 100_000_000)))
-        key = (index_raw, tuple(prefixes.items()))
+        digest = hashlib.sha256(index_raw)
+        for shard, prefix in prefixes.items():
+            digest.update(b"\0%d\0%s\0" % (len(prefix), shard.encode()))
+            digest.update(prefix)
+        key = digest.hexdigest()  # by content, not by reference: no 100 MB shard kept as a key
         body = self._metadata_answers.get(key)
         if body is None:
             out: dict[str, Any] = {}
@@ -907,11 +912,13 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "trickle":
             piece = max(1, int(params.get("bytes", 1)))
             every = min(max(0.0, float(params.get("every", 0.2))), 5.0)
-            body = b"".join(resp.chunks())
-            for start in range(0, len(body), piece):  # ends with the body, a reset or stop()
-                if start:
-                    hub._sleep(every)
-                self._write(record, body[start : start + piece])
+            first = True
+            for chunk in resp.chunks():  # ends with the body, a reset or stop()
+                for start in range(0, len(chunk), piece):
+                    if not first:
+                        hub._sleep(every)
+                    first = False
+                    self._write(record, chunk[start : start + piece])
             return
         if action == "ignore_range":
             try:

@@ -565,15 +565,13 @@ def test_one_failed_read_stops_the_others_of_the_same_model(hub):
     """Shards are read in parallel; when one fails for good, a sibling still trickling in gives up."""
     gone = {"X-Error-Code": "EntryNotFound"}
     hub.add_fault(r"model-00001-of-00003\.safetensors$", "status", status=404, headers=gone, times=99)
-    hub.add_fault(r"model-00003-of-00003\.safetensors$", "trickle", bytes=1, every=1.0, times=99)
-    started = time.monotonic()
+    hub.add_fault(r"model-00003-of-00003\.safetensors$", "trickle", bytes=1, every=0.3, times=99)
     line = one_error_line(run("hubvram-quirks/sharded-small", "--revision", "v1.0"))
     assert "model-00001-of-00003.safetensors, which the repo does not have" in line
-    assert time.monotonic() - started < 4.5  # its 8-byte length alone would take 7 s
-    hub.wait_idle(5)
+    hub.wait_idle(5)  # without the cancel, the sibling reads its 8 bytes (2.1 s), then its header
     trickled = resolve_requests(hub, "model-00003-of-00003.safetensors")
-    # cut off at its next byte, or never asked for when the failure came first
-    assert all(r.bytes_sent < 8 for r in trickled) and len(trickled) <= 1
+    # cut off a byte or two later, or never asked for when the failure came first
+    assert len(trickled) <= 1 and all(r.bytes_sent <= 4 for r in trickled)
 
 
 def test_range_answered_with_the_whole_file_stops_after_the_header(hub):

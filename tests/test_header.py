@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubvram.errors import MalformedHeader
-from hubvram.header import MAX_HEADER_BYTES, gc_paused, parse_header
+from hubvram.header import GC_PAUSE_BYTES, MAX_HEADER_BYTES, gc_paused, parse_header
 
 
 def raw_header(document: object, *, length: int | None = None, pad: bool = True) -> bytes:
@@ -172,37 +172,56 @@ def test_fuzzed_bytes_parse_or_raise_malformed_header(raw, file_size):
         assert str(exc).startswith("f.safetensors: ")
 
 
+BIG = GC_PAUSE_BYTES
+
+
 def test_gc_paused_restores_the_collector_as_it_found_it():
     assert gc.isenabled()
-    with gc_paused():
+    with gc_paused(BIG - 1):
+        assert gc.isenabled()  # a small header is not worth a pause
+    with gc_paused(BIG):
         assert not gc.isenabled()
-        with gc_paused():
+        with gc_paused(BIG):
             assert not gc.isenabled()
         assert not gc.isenabled()  # the outer pause still holds
     assert gc.isenabled()
     gc.disable()
     try:
-        with gc_paused():
+        with gc_paused(BIG):
             pass
         assert not gc.isenabled()  # off before, off after
     finally:
         gc.enable()
 
 
-def test_gc_paused_across_threads_turns_it_back_on_when_the_last_leaves():
-    inside, release = threading.Barrier(3), threading.Event()
+def test_gc_paused_across_threads_stays_paused_until_the_last_thread_leaves():
+    """The first thread out must not turn the collector back on under the second."""
+    first_in, second_in = threading.Event(), threading.Event()
+    first_may_leave, first_left, second_may_leave = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
 
-    def decode():
-        with gc_paused():
-            inside.wait(5)
-            release.wait(5)
+    def first():
+        with gc_paused(BIG):
+            first_in.set()
+            first_may_leave.wait(5)
+        first_left.set()
 
-    threads = [threading.Thread(target=decode) for _ in range(2)]
+    def second():
+        first_in.wait(5)
+        with gc_paused(BIG):
+            second_in.set()
+            first_left.wait(5)
+            seen["after the first left"] = gc.isenabled()
+            second_may_leave.wait(5)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
-    inside.wait(5)
-    assert not gc.isenabled()
-    release.set()
+    second_in.wait(5)
+    first_may_leave.set()
+    first_left.wait(5)
+    second_may_leave.set()
     for thread in threads:
         thread.join(5)
+    assert seen == {"after the first left": False}
     assert gc.isenabled()
