@@ -7,7 +7,9 @@ Concurrency: ``concurrency`` models are read at once on one bounded thread pool,
 second pool of the same size. Two pools, not one: a model task waits for its inner reads, so if they
 queued behind other model tasks on a saturated pool nothing would ever finish. Inner tasks never
 wait on anything themselves, so neither pool can deadlock. All requests share huggingface_hub's one
-HTTP session (one connection pool); at most 2 x ``concurrency`` requests are in flight.
+HTTP session (one connection pool); at most 2 x ``concurrency`` requests are in flight. With
+``worker_processes`` (as `hubvram scan` runs), answers of 1 MB and more are decoded in spawned
+processes (workers.DecoderPool), so that decoding DeepSeek-V3's 11.6 MB does not stall the rest.
 
 Rows are yielded in completion order (JSONL streams them as they come); ``ScanRow.index`` is the
 model's position in the input, and ``in_input_order`` sorts them back for tables.
