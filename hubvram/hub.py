@@ -8,8 +8,10 @@ file and read a speculative 100 kB range that would pull tensor data; here every
 with two exact ranges: bytes 0-7 (its length N), then bytes 8..N+7.
 
 A single-file repo costs three requests in two round trips: config.json and the first 8 bytes of
-model.safetensors in parallel, then the header. Other layouts (sharded, subfolders, .bin only)
-add one listing request, and sharded repos on `main` get every shard header in one request.
+model.safetensors in parallel, then the header. A sharded repo on `main` costs four in two round
+trips: the same first two, then the file listing beside one request for every shard header (asked
+for before the listing confirms the root index; repos without one, .bin only or subfolders, spend
+one small 404 on that guess). Other revisions read the index and two exact ranges per shard.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,17 +389,27 @@ class HubReader:
         if header_size is not None and not _may_have_modules(config):
             files = (self.read_header(SINGLE_FILE, header_size),)
             return self._snapshot(config, files)
+        # No root model.safetensors: most such repos are sharded with a root index. On `main`, every
+        # shard header is asked for while the listing is read, a round trip less; if the listing says
+        # otherwise (.bin only, subfolders), the answer is dropped: one small 404 spent.
+        answer_job = None
+        if header_size is None and self._offers_sharded_answer(INDEX_FILE):
+            answer_job = self._submit(self._sharded_answer, INDEX_FILE)
         listing = self.list_files()
         if config is None and CONFIG_FILE not in listing and "model_index.json" in listing:
             config = self._get_json("model_index.json")
         plan = plan_weights(listing)
-        return self._read_plan(plan, config, listing)
+        return self._read_plan(plan, config, listing, answer_job if plan.index == INDEX_FILE else None)
 
     def _read_plan(
-        self, plan: WeightPlan, config: dict | None, listing: Mapping[str, int | None]
+        self,
+        plan: WeightPlan,
+        config: dict | None,
+        listing: Mapping[str, int | None],
+        answer_job: Future[bytes | None] | None = None,
     ) -> RepoSnapshot:
         if plan.index:
-            files = self._read_sharded(plan.index)
+            files = self._read_sharded(plan.index, answer_job)
             extra = self.read_headers(plan.safetensors)
             return self._snapshot(config, files + extra, components=plan.components)
         if plan.safetensors:
@@ -407,9 +419,12 @@ class HubReader:
             return self._snapshot(config, (), weights_format="pytorch", stored=total)
         return self._snapshot(config, (), weights_format="none")
 
-    def _read_sharded(self, index_path: str) -> tuple[SafetensorsFile, ...]:
-        if self.revision in (None, "main") and posixpath.dirname(index_path) == "":
-            files = self._sharded_metadata(index_path)
+    def _read_sharded(
+        self, index_path: str, answer_job: Future[bytes | None] | None = None
+    ) -> tuple[SafetensorsFile, ...]:
+        if self._offers_sharded_answer(index_path):
+            raw = answer_job.result() if answer_job is not None else self._sharded_answer(index_path)
+            files = None if raw is None else self._sharded_files(raw)
             if files is not None:
                 return files
         index = self._get_json(index_path)
@@ -503,14 +518,19 @@ class HubReader:
         self._header_lengths[filename] = length
         return length
 
-    def _sharded_metadata(self, index_path: str) -> tuple[SafetensorsFile, ...] | None:
+    def _offers_sharded_answer(self, index_path: str) -> bool:
+        """The Hub's one-request answer covers a root index on `main` only."""
+        return self.revision in (None, "main") and posixpath.dirname(index_path) == ""
+
+    def _sharded_answer(self, index_path: str) -> bytes | None:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
         route = f"/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
-        url = self._endpoint() + route
         try:
-            raw = self._get(url)
+            return self._get(self._endpoint() + route)
         except (NetworkError, MalformedConfig):
             return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
+
+    def _sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:
         try:
             if self.decoders is not None and len(raw) >= OFFLOAD_BYTES:
                 return self.decoders.sharded_files(raw)

@@ -171,6 +171,38 @@ def test_sharded_repo_on_a_tag_reads_index_and_each_shard(hub):
     assert any("safetensors-metadata" in r.path for r in hub.requests)  # main: one request for all shards
 
 
+def test_sharded_repo_on_main_asks_for_every_header_while_the_listing_is_read(hub, monkeypatch):
+    """Two round trips after config.json, not three: the one-request answer is already on its way
+    when the listing is asked for (the listing waits here until the server has that request)."""
+    import time
+
+    import hubvram.hub as hubmod
+
+    real = hubmod.HubReader.list_files
+
+    def listing_once_the_answer_was_asked(reader):
+        for _ in range(500):  # 5 s at most; without the overlap it never comes
+            if any("/safetensors-metadata/" in r.path for r in hub.requests):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the listing was read before the shard headers were asked for")
+        return real(reader)
+
+    monkeypatch.setattr(hubmod.HubReader, "list_files", listing_once_the_answer_was_asked)
+    snapshot, facts = read("mistralai/Mistral-7B-v0.1")
+    assert facts.parameters.total == 7_241_732_096
+    assert len(hub.requests) == 4  # config.json + probe, then listing + every shard header
+
+
+def test_a_repo_without_a_root_index_drops_the_early_answer(hub):
+    snapshot, facts = read("tiiuae/falcon-7b")  # .bin only
+    assert snapshot.weights_format == "pytorch"
+    hub.wait_idle(5)
+    early = [r for r in hub.requests if "/safetensors-metadata/" in r.path]
+    assert [r.status for r in early] == [404]  # the one request spent on the guess, nothing read
+
+
 def test_custom_code_is_read_never_requested(hub):
     _, facts = read("hubvram-quirks/auto-map")
     assert facts.architecture.uses_custom_code
