@@ -32,11 +32,16 @@ class HubVramCLI(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = ["estimate", *args]
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options are parsed here
+            raise OneLineUsageError(exc) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except HubVramError as exc:
@@ -59,6 +64,18 @@ class HubVramCLI(click.Group):
                 raise
             message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
             raise OneLineError(message, 3) from None
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage error as one line (click prints the usage and a hint on two more), exit 2."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file=None) -> None:
+        command = self.ctx.command_path if self.ctx else "hubvram"
+        message = " ".join(self.format_message().split())
+        click.echo(f"hubvram: error: {message} (see '{command} --help')", err=True, file=file)
 
 
 class OneLineError(click.ClickException):
@@ -278,9 +295,10 @@ def cli() -> None:
 def estimate_command(model: str, revision: str | None, token: str | None, **kwargs) -> None:
     """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
     from .render import render
-    from .report import build_report, read_facts
+    from .report import build_report, read_facts, resolve_gpus
 
     options = run_options(**kwargs)
+    resolve_gpus(options.gpus, options.gpu_memory)  # an unknown --gpu fails before any request
     facts, transfer = read_facts(model, revision=revision, token=token)
     report = build_report(facts, options, transfer)
     click.echo(render(report, options.fmt))
