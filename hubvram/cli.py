@@ -34,12 +34,16 @@ class HubVramCLI(click.Group):
             args = ["estimate", *args]
         try:
             return super().parse_args(ctx, args)
+        except _NO_ARGS_IS_HELP:  # bare `hubvram`: click shows the help, as it should
+            raise
         except click.UsageError as exc:
             raise OneLineUsageError(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _NO_ARGS_IS_HELP:
+            raise
         except click.UsageError as exc:  # a subcommand's options are parsed here
             raise OneLineUsageError(exc) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -64,6 +68,11 @@ class HubVramCLI(click.Group):
                 raise
             message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
             raise OneLineError(message, 3) from None
+
+
+# click >= 8.2 raises this for a bare group (its message is the whole help); older click prints the
+# help and exits by itself. A class that no exception is an instance of stands in for it there.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
 
 
 class OneLineUsageError(click.UsageError):

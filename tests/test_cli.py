@@ -141,6 +141,12 @@ def test_help_lists_the_options():
         assert option in estimate_help
 
 
+def test_bare_hubvram_shows_the_help_not_an_error():
+    result = run()
+    assert result.output.startswith("Usage: hubvram") and "Commands:" in result.output
+    assert "error" not in result.output
+
+
 def test_gpus_command_lists_the_catalog():
     result = run("gpus", "--format", "json")
     names = [row["name"] for row in json.loads(result.output)]
