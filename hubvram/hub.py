@@ -399,7 +399,10 @@ class HubReader:
         if config is None and CONFIG_FILE not in listing and "model_index.json" in listing:
             config = self._get_json("model_index.json")
         plan = plan_weights(listing)
-        return self._read_plan(plan, config, listing, answer_job if plan.index == INDEX_FILE else None)
+        if answer_job is not None and plan.index != INDEX_FILE:
+            answer_job.exception()  # a 404 in flight: let it end, so the request count is settled
+            answer_job = None
+        return self._read_plan(plan, config, listing, answer_job)
 
     def _read_plan(
         self,
