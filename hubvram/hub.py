@@ -581,7 +581,8 @@ class HubReader:
         """
         if length > MAX_HEADER_BYTES + PREFIX_BYTES:
             raise MalformedHeader(f"{filename}: refusing to read {length:,} bytes of header")
-        byte_range = {"Range": f"bytes={start}-{start + length - 1}"}
+        # identity: a Range counts bytes of the file itself, never of a compressed answer
+        byte_range = {"Range": f"bytes={start}-{start + length - 1}", "Accept-Encoding": "identity"}
         sizes: dict[str, int] = {}
         data = self._get(
             self._resolve_url(filename),
@@ -640,7 +641,12 @@ class HubReader:
                 raise MalformedConfig(
                     f"{self.model_id}: {url.rsplit('/', 1)[-1]} is not in the repo"
                 ) from None
-            except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
+            except (
+                httpx2.TimeoutException,
+                httpx2.NetworkError,
+                httpx2.RemoteProtocolError,
+                httpx2.DecodingError,  # a compressed answer cut short or garbled: like a truncation
+            ) as exc:
                 if attempt == MAX_RETRIES:
                     raise _translate(exc, self) from None
                 wait = RETRY_BASE_WAIT * 2**attempt
@@ -668,15 +674,17 @@ class HubReader:
         return body
 
     def _collect(self, response, limit: int, url: str, deadline: float) -> bytes:
-        """At most `limit` body bytes; stops on a cancelled scan, or an answer that trickles in.
+        """At most `limit` body bytes, decoded (a JSON answer may come gzipped); stops on a cancelled
+        read, or an answer that trickles in.
 
         The session's timeout bounds each read, not the answer: a server sending a byte every few
-        seconds would hold a read for ever without the deadline.
+        seconds would hold a read for ever without the deadline. `limit` counts decoded bytes, so a
+        compressed answer cannot unpack past it (each chunk adds at most ~1,000x its wire size).
         """
         declared = response.headers.get("Content-Length", "")
         expected = int(declared) if declared.isdigit() else None
         chunks, size = [], 0
-        for chunk in response.iter_raw():  # as received: a chunk size would make httpx wait to fill it
+        for chunk in response.iter_bytes():  # as decoded: a chunk size would make httpx wait to fill it
             self._stop_if_cancelled()
             take = chunk[: limit - size]
             chunks.append(take)
@@ -685,12 +693,12 @@ class HubReader:
                 break
             # all there (the stream ends at the next step: keep-alive needs it read to its end),
             # so a last chunk that lands late is not a failure
-            if size != expected and time.monotonic() > deadline:
+            if response.num_bytes_downloaded != expected and time.monotonic() > deadline:
                 raise NetworkError(
                     f"{self.model_id}: {_clip(url.rsplit('/', 1)[-1])} was still arriving after "
                     f"{REQUEST_DEADLINE:g} s: the connection or the server is too slow"
                 )
-        self.transfer.add(0, size)
+        self.transfer.add(0, response.num_bytes_downloaded)  # what crossed the network
         return b"".join(chunks)
 
     def _cancelled(self) -> bool:

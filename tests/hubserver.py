@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -119,7 +120,9 @@ EXPANDABLE_MODEL_FIELDS = frozenset(
         "widgetData",
     }
 )
-FAULT_ACTIONS = frozenset({"status", "reset", "delay", "truncate", "ignore_range", "redirect", "trickle"})
+FAULT_ACTIONS = frozenset(
+    {"status", "reset", "delay", "truncate", "ignore_range", "redirect", "trickle", "gzip"}
+)
 
 _CHUNK = 1 << 20
 _ZEROS = bytes(_CHUNK)
@@ -887,6 +890,9 @@ class _Handler(BaseHTTPRequestHandler):
         self, record: RequestRecord, method: str, resp: _Response, action: str | None, params: dict[str, Any]
     ) -> None:
         hub = self.server.hub
+        if action == "gzip" and "gzip" in self.headers.get("Accept-Encoding", "") and resp.length:
+            packed = gzip.compress(b"".join(resp.chunks()))  # what a CDN does to JSON
+            resp = _Response(resp.status, {**resp.headers, "Content-Encoding": "gzip"}, packed)
         hub._set_status(record, resp.status)
         self.send_response(resp.status)
         for k, v in resp.headers.items():
@@ -1120,6 +1126,8 @@ class HubServer:
             then the connection is closed.
           - ``"ignore_range"``: a ranged GET of a file is answered 200 with the whole file, in 16 KiB chunks
             through a 16 KiB SO_SNDBUF, stopping at the first broken pipe; bytes_sent counts what was written.
+          - ``"gzip"``: the answer gzip-compressed with ``Content-Encoding: gzip`` when the request's
+            ``Accept-Encoding`` allows it (as a CDN compresses JSON); bytes_sent counts the compressed bytes.
           - ``"trickle"``: the answer, ``bytes`` (default 1) body bytes at a time, ``every`` seconds apart
             (default 0.2, capped at 5): a server that never times a read out but never finishes either.
           - ``"redirect"``: ``status`` (default 302) with ``Location`` = ``location``; ``{path}`` in it is

@@ -537,6 +537,21 @@ def test_an_answer_that_trickles_in_is_cut_at_the_deadline(hub, monkeypatch):
     assert len(resolve_requests(hub, "config.json")) == 1
 
 
+def test_compressed_answers_are_decoded_and_ranges_never_compressed(hub):
+    """A CDN may gzip JSON (config, listing, the one-request answer): read decoded, counted as sent.
+    A header range asks for identity, so its offsets are the file's own."""
+    hub.add_fault(r"config\.json$|/api/models/|/safetensors-metadata/|\.safetensors$", "gzip", times=99)
+    snapshot = load_snapshot("mistralai/Mistral-7B-v0.1", use_cache=False)
+    assert facts_from_snapshot(snapshot).parameters.total == 7_241_732_096
+    assert snapshot.bytes_received == hub.bytes_sent  # the compressed bytes, as they crossed
+    answer = next(r for r in hub.requests if "/safetensors-metadata/" in r.path)
+    assert answer.bytes_sent < snapshot.header_bytes / 3  # gzip really applied
+    single = load_snapshot(QWEN, use_cache=False)
+    assert facts_from_snapshot(single).parameters.total == QWEN_PARAMS
+    ranges = [r for r in resolve_requests(hub, ".safetensors") if r.status == 206]
+    assert len(ranges) == 2 and all(r.headers["accept-encoding"] == "identity" for r in ranges)
+
+
 def test_a_cancelled_read_stops_waiting_at_once(hub):
     """A scan's Ctrl-C sets the event: a read waiting out a Retry-After gives up without a request."""
     hub.add_fault(r"config\.json$", "status", status=429, headers={"Retry-After": "20"}, times=1)
