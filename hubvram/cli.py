@@ -30,8 +30,9 @@ class HubVramCLI(click.Group):
     """`hubvram MODEL` runs the default `estimate` command; errors become one line and an exit status."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-            args = ["estimate", *args]
+        first = next((i for i, arg in enumerate(args) if arg != "--debug"), len(args))  # after root flags
+        if first < len(args) and args[first] not in (*self.commands, "--help", "-h", "--version"):
+            args = [*args[:first], "estimate", *args[first:]]
         try:
             return super().parse_args(ctx, args)
         except _NO_ARGS_IS_HELP:  # bare `hubvram`: click shows the help, as it should
@@ -83,7 +84,7 @@ class OneLineUsageError(click.UsageError):
 
     def show(self, file=None) -> None:
         command = self.ctx.command_path if self.ctx else "hubvram"
-        message = " ".join(self.format_message().split())
+        message = " ".join(self.format_message().split()).rstrip(".")
         click.echo(f"hubvram: error: {message} (see '{command} --help')", err=True, file=file)
 
 

@@ -392,15 +392,15 @@ class HubReader:
         # No root model.safetensors: most such repos are sharded with a root index. On `main`, every
         # shard header is asked for while the listing is read, a round trip less; if the listing says
         # otherwise (.bin only, subfolders), the answer is dropped: one small 404 spent.
-        answer_job = None
+        answer_job, unneeded = None, threading.Event()
         if header_size is None and self._offers_sharded_answer(INDEX_FILE):
-            answer_job = self._submit(self._sharded_answer, INDEX_FILE)
+            answer_job = self._submit(self._sharded_answer, INDEX_FILE, unneeded)
         listing = self.list_files()
         if config is None and CONFIG_FILE not in listing and "model_index.json" in listing:
             config = self._get_json("model_index.json")
         plan = plan_weights(listing)
         if answer_job is not None and plan.index != INDEX_FILE:
-            answer_job.exception()  # a 404 in flight: let it end, so the request count is settled
+            unneeded.set()  # no retry or wait of it delays this read; it ends at its next step
             answer_job = None
         return self._read_plan(plan, config, listing, answer_job)
 
@@ -525,11 +525,11 @@ class HubReader:
         """The Hub's one-request answer covers a root index on `main` only."""
         return self.revision in (None, "main") and posixpath.dirname(index_path) == ""
 
-    def _sharded_answer(self, index_path: str) -> bytes | None:
+    def _sharded_answer(self, index_path: str, stop: threading.Event | None = None) -> bytes | None:
         """Every shard header in one request (the route behind get_sharded_safetensors_metadata)."""
         route = f"/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
         try:
-            return self._get(self._endpoint() + route)
+            return self._get(self._endpoint() + route, stop=stop)
         except (NetworkError, MalformedConfig):
             return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
 
@@ -610,12 +610,14 @@ class HubReader:
         start: int = 0,
         missing_ok: bool = False,
         sizes: dict[str, int] | None = None,
+        stop: threading.Event | None = None,
     ) -> bytes | None:
         """One GET through huggingface_hub's session, retried, bounded, with errors mapped to ours.
 
         huggingface_hub's http_backoff retries only until response headers arrive; a body cut short
         (reset, truncation, timeout mid-read) must be retried too, so the loop is ours. Same policy:
         408/429/5xx and transport errors, Retry-After honoured, exponential backoff, bounded tries.
+        `stop`, when set, ends this request alone (as the reader's own events end all of them).
         """
         import httpx2
         from huggingface_hub import errors as hf
@@ -623,7 +625,7 @@ class HubReader:
 
         limit = MAX_JSON_BYTES if limit is None else limit
         for attempt in range(MAX_RETRIES + 1):
-            self._stop_if_cancelled()
+            self._stop_if_cancelled(stop)
             self.transfer.add(1, 0)
             deadline = time.monotonic() + REQUEST_DEADLINE
             try:
@@ -634,7 +636,7 @@ class HubReader:
                     if wait is None:
                         if sizes is not None:
                             sizes.update(_file_size(response))
-                        return self._read_response(response, limit, start, url, deadline)
+                        return self._read_response(response, limit, start, url, deadline, stop)
             except hf.EntryNotFoundError:
                 if missing_ok:
                     return None
@@ -654,26 +656,30 @@ class HubReader:
                 raise _translate(exc, self) from None
             except httpx2.HTTPError as exc:
                 raise _translate(exc, self) from None
-            self._pause(min(wait, MAX_RETRY_WAIT))
+            self._pause(min(wait, MAX_RETRY_WAIT), stop)
         raise NetworkError(
             f"{self.model_id}: the Hub kept failing after {MAX_RETRIES} retries; try again later"
         )
 
-    def _read_response(self, response, limit: int, start: int, url: str, deadline: float) -> bytes:
+    def _read_response(
+        self, response, limit: int, start: int, url: str, deadline: float, stop: threading.Event | None
+    ) -> bytes:
         from huggingface_hub.utils import hf_raise_for_status
 
         self._capture_sha(response)
         if response.status_code >= 400:
             # a bounded body for the error mapping
-            response._content = self._collect(response, 65_536, url, deadline)
+            response._content = self._collect(response, 65_536, url, deadline, stop)
             hf_raise_for_status(response)
         skip = start if response.status_code == 200 else 0  # Range ignored: the body starts at byte 0
-        body = self._collect(response, skip + limit, url, deadline)[skip:]
+        body = self._collect(response, skip + limit, url, deadline, stop)[skip:]
         if "Range" not in (response.request.headers if response.request else {}) and len(body) >= limit:
             raise MalformedConfig(f"{self.model_id}: {url.rsplit('/', 1)[-1]} is larger than {limit:,} bytes")
         return body
 
-    def _collect(self, response, limit: int, url: str, deadline: float) -> bytes:
+    def _collect(
+        self, response, limit: int, url: str, deadline: float, stop: threading.Event | None
+    ) -> bytes:
         """At most `limit` body bytes, decoded (a JSON answer may come gzipped); stops on a cancelled
         read, or an answer that trickles in.
 
@@ -685,7 +691,7 @@ class HubReader:
         expected = int(declared) if declared.isdigit() else None
         chunks, size = [], 0
         for chunk in response.iter_bytes():  # as decoded: a chunk size would make httpx wait to fill it
-            self._stop_if_cancelled()
+            self._stop_if_cancelled(stop)
             take = chunk[: limit - size]
             chunks.append(take)
             size += len(take)
@@ -701,19 +707,23 @@ class HubReader:
         self.transfer.add(0, response.num_bytes_downloaded)  # what crossed the network
         return b"".join(chunks)
 
-    def _cancelled(self) -> bool:
-        return self._failed.is_set() or (self.cancel is not None and self.cancel.is_set())
+    def _cancelled(self, stop: threading.Event | None = None) -> bool:
+        return (
+            self._failed.is_set()
+            or (self.cancel is not None and self.cancel.is_set())
+            or (stop is not None and stop.is_set())
+        )
 
-    def _stop_if_cancelled(self) -> None:
-        if self._cancelled():
+    def _stop_if_cancelled(self, stop: threading.Event | None = None) -> None:
+        if self._cancelled(stop):
             raise Cancelled(f"{self.model_id}: stopped before it was read")
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, stop: threading.Event | None = None) -> None:
         """Wait before a retry (at most MAX_RETRY_WAIT); a cancelled read stops waiting within 0.1 s."""
         end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0 and not self._cancelled():
+        while (left := end - time.monotonic()) > 0 and not self._cancelled(stop):
             self._failed.wait(min(left, 0.1))
-        self._stop_if_cancelled()
+        self._stop_if_cancelled(stop)
 
     def _capture_sha(self, response) -> None:
         commit = response.headers.get("X-Repo-Commit")

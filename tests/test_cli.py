@@ -147,6 +147,14 @@ def test_bare_hubvram_shows_the_help_not_an_error():
     assert "error" not in result.output
 
 
+def test_debug_before_a_command_keeps_the_command():
+    result = run("--debug", "gpus", "--format", "json")
+    assert result.exit_code == 0 and "RTX 4090" in result.output
+    missing = run("--debug", "scan")
+    assert missing.exit_code == 2
+    assert missing.output.strip() == "hubvram: error: Missing argument 'FILE|-' (see 'hubvram scan --help')"
+
+
 def test_gpus_command_lists_the_catalog():
     result = run("gpus", "--format", "json")
     names = [row["name"] for row in json.loads(result.output)]

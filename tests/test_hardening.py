@@ -501,7 +501,7 @@ def test_503_forever_is_one_clear_line_after_bounded_retries(hub):
 def sleeps(monkeypatch):
     """hubvram's waits before a retry: recorded, not waited."""
     waits: list[float] = []
-    monkeypatch.setattr(hubmod.HubReader, "_pause", lambda reader, seconds: waits.append(seconds))
+    monkeypatch.setattr(hubmod.HubReader, "_pause", lambda reader, seconds, stop=None: waits.append(seconds))
     return waits
 
 
