@@ -203,7 +203,8 @@ def test_a_repo_without_a_root_index_drops_the_early_answer(hub):
     assert snapshot.weights_format == "pytorch" and facts.parameters.total == 7_217_189_760
     hub.wait_idle(5)
     early = [r for r in hub.requests if "/safetensors-metadata/" in r.path]
-    assert [r.status for r in early] == [503]  # asked once, never retried
+    # asked once and never retried, or not even asked when the listing came first
+    assert [r.status for r in early] in ([503], [])
 
 
 def test_custom_code_is_read_never_requested(hub):
