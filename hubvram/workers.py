@@ -79,7 +79,11 @@ class DecoderPool:
         return _files_from_marshal(payload) if outcome == "files" else None
 
     def close(self) -> None:
-        """Stop the workers; a decode still running is abandoned (Ctrl-C, the end of a scan)."""
+        """Stop the workers (the end of a scan, or Ctrl-C); a decode still running is let finish.
+
+        Not terminated: a worker killed while it writes its answer leaves the result pipe half
+        written, and concurrent.futures then waits on it for ever at interpreter exit (seen here).
+        """
         with self._lock:
             executor, self._executor, self._broken, self._closed = self._executor, None, True, True
         if executor is not None:
@@ -92,15 +96,11 @@ class DecoderPool:
         self.close()
 
     def _give_up(self) -> None:
-        """Stop using the workers (one died, hung or could not start); stop any that still run."""
+        """Stop using the workers (one died, timed out or could not start): decode in-process now."""
         with self._lock:
             executor, self._executor, self._broken = self._executor, None, True
         if executor is not None:
-            # A hung worker would keep the interpreter from exiting (concurrent.futures joins its
-            # workers at exit): end them. _processes is private; absent, shutdown alone has to do.
-            for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)  # not terminated: see close()
 
     def _started(self) -> ProcessPoolExecutor | None:
         with self._lock:

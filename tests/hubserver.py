@@ -968,6 +968,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of new connections (a scan opens
+    # 32 at once), and each dropped one costs the client a 1 s SYN retransmit: not a Hub's behaviour.
+    request_queue_size = 128
     hub: HubServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
