@@ -207,6 +207,19 @@ def test_a_repo_without_a_root_index_drops_the_early_answer(hub):
     assert [r.status for r in early] in ([503], [])
 
 
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_hub_without_the_one_request_route_reads_the_index_and_each_shard(hub, status, monkeypatch):
+    """A mirror or an older Hub may not offer safetensors-metadata (404), or fail it for good (500)."""
+    import hubvram.hub as hubmod
+
+    monkeypatch.setattr(hubmod, "RETRY_BASE_WAIT", 0.01)  # the 500s are retried first
+    hub.add_fault("/safetensors-metadata/", "status", status=status, times=99)
+    snapshot, facts = read("mistralai/Mistral-7B-v0.1")
+    assert facts.parameters.total == 7_241_732_096
+    assert any(r.path.endswith("model.safetensors.index.json") for r in hub.requests)
+    assert len(safetensors_requests(hub)) == 1 + 2 * 3  # the root probe, then 2 exact ranges per shard
+
+
 def test_custom_code_is_read_never_requested(hub):
     _, facts = read("hubvram-quirks/auto-map")
     assert facts.architecture.uses_custom_code
