@@ -61,22 +61,20 @@ class DecoderPool:
         from .hub import sharded_files
 
         executor = self._started()
-        if executor is None:
-            if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
-                raise Cancelled("stopped before its headers were decoded")
-            return sharded_files(raw)
-        try:
-            with _interrupts_blocked():  # a worker spawned here is born deaf to Ctrl-C (see below)
-                future = executor.submit(_decode_in_worker, raw)
-            outcome, payload = future.result(timeout=WORKER_TIMEOUT)
-        except _POOL_FAULTS:  # the pool's fault, not the answer's: decode here from now on
-            if self._closed:
-                raise Cancelled("stopped before its headers were decoded") from None
-            self._give_up()
-            return sharded_files(raw)
-        if outcome == "malformed":
-            raise MalformedHeader(payload)
-        return _files_from_marshal(payload) if outcome == "files" else None
+        if executor is not None:
+            try:
+                with _interrupts_blocked():  # a worker spawned here is born deaf to Ctrl-C (see below)
+                    future = executor.submit(_decode_in_worker, raw)
+                outcome, payload = future.result(timeout=WORKER_TIMEOUT)
+            except _POOL_FAULTS:  # the pool's fault, not the answer's: decode here from now on
+                self._give_up()
+            else:
+                if outcome == "malformed":
+                    raise MalformedHeader(payload)
+                return _files_from_marshal(payload) if outcome == "files" else None
+        if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
+            raise Cancelled("stopped before its headers were decoded")
+        return sharded_files(raw)
 
     def close(self) -> None:
         """Stop the workers (the end of a scan, or Ctrl-C); a decode still running is let finish.
@@ -84,10 +82,8 @@ class DecoderPool:
         Not terminated: a worker killed while it writes its answer leaves the result pipe half
         written, and concurrent.futures then waits on it for ever at interpreter exit (seen here).
         """
-        with self._lock:
-            executor, self._executor, self._broken, self._closed = self._executor, None, True, True
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        self._give_up()
 
     def __enter__(self) -> DecoderPool:
         return self
@@ -116,7 +112,7 @@ class DecoderPool:
                     )
                 except (OSError, ValueError, ImportError, NotImplementedError):
                     self._broken = True
-            return None if self._broken or self._closed else self._executor
+            return None if self._broken else self._executor  # closing also breaks it, under this lock
 
 
 @contextmanager

@@ -705,10 +705,7 @@ class _HubApp:
             except (ValueError, KeyError, TypeError, AttributeError):
                 return _error(400, None, f"{index_path} is not a safetensors index (no weight_map)")
             parsed = ({k: v for k, v in index.items() if k != "weight_map"}, shards)
-            with self._cache_lock:
-                if len(self._metadata_indexes) >= _METADATA_ANSWERS_KEPT:
-                    self._metadata_indexes.clear()
-                self._metadata_indexes[index_key] = parsed
+            self._keep(self._metadata_indexes, index_key, parsed)
         index_rest, shards = parsed
         folder = index_path.rsplit("/", 1)[0] + "/" if "/" in index_path else ""
         prefixes: dict[str, bytes] = {}
@@ -734,11 +731,15 @@ class _HubApp:
                     )
             answer = {"index": index_rest, "headers": out}
             body = json.dumps(answer, separators=(",", ":")).encode()
-            with self._cache_lock:
-                while len(self._metadata_answers) >= _METADATA_ANSWERS_KEPT:
-                    del self._metadata_answers[next(iter(self._metadata_answers))]
-                self._metadata_answers[key] = body
+            self._keep(self._metadata_answers, key, body)
         return _Response(200, {"Content-Type": "application/json; charset=utf-8"}, body)
+
+    def _keep(self, kept: dict[str, Any], key: str, value: Any) -> None:
+        """Remember a built answer by content; past _METADATA_ANSWERS_KEPT, the oldest is dropped."""
+        with self._cache_lock:
+            while len(kept) >= _METADATA_ANSWERS_KEPT:
+                del kept[next(iter(kept))]
+            kept[key] = value
 
 
 _METADATA_ANSWERS_KEPT = 64
