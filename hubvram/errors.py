@@ -1,4 +1,9 @@
-"""One exception family. Every message is one line that says what to do next."""
+"""One exception family. Every message is one line that says what to do next.
+
+Errors carry fields (the model, revision and file they concern) beside their message; the message is
+the library's, free of command-line flags. The CLI adds the flag hints (`--token`, `--gpu-memory`) in
+one place (`hubvram.cli.errors`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ class HubVramError(Exception):
 
     exit_code = 1
 
+    def __init__(
+        self, message: str, *, model: str | None = None, revision: str | None = None, file: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.revision = revision
+        self.file = file
+
 
 class UsageError(HubVramError):
     """The user asked for something that cannot be answered (bad repo id, impossible option)."""
@@ -21,16 +34,49 @@ class UsageError(HubVramError):
     exit_code = 2
 
 
+class UnknownGpu(UsageError):
+    """A GPU name the catalog does not know (`candidates`: the closest names), or that fits several."""
+
+    def __init__(
+        self, message: str, *, name: str, candidates: tuple[str, ...] = (), ambiguous: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.candidates = candidates
+        self.ambiguous = ambiguous
+
+
 class ModelNotFound(HubVramError):
     """The repo does not exist, or is private and the token cannot see it."""
+
+    def __init__(self, model: str, *, token_sent: bool) -> None:
+        hint = "" if token_sent else " (if it is private, log in with `hf auth login` or set HF_TOKEN)"
+        super().__init__(f"{model} was not found on the Hub{hint}", model=model)
+        self.token_sent = token_sent
 
 
 class RevisionNotFound(HubVramError):
     """The repo exists but the branch, tag or commit does not."""
 
+    def __init__(self, model: str, revision: str) -> None:
+        super().__init__(
+            f"{model} has no revision '{printable(revision)}': check the branch, tag or commit",
+            model=model,
+            revision=revision,
+        )
+
 
 class GatedModel(HubVramError):
     """The repo is gated or private and the request carried no token that may read it."""
+
+    def __init__(self, model: str, *, token_sent: bool) -> None:
+        if token_sent:
+            message = f"{model} is gated and your token has no access yet: request access on its Hub page"
+        else:
+            message = f"{model} is gated: accept its terms on the Hub, then log in with `hf auth login`"
+            message += " or set HF_TOKEN"
+        super().__init__(message, model=model)
+        self.token_sent = token_sent
 
 
 class NetworkError(HubVramError):
@@ -42,11 +88,11 @@ class Cancelled(HubVramError):
 
 
 class NotSafetensors(HubVramError):
-    """The repo holds no safetensors weights (and no config to derive a count from)."""
+    """The repo holds no weights hubvram can read (and no config to derive a count from)."""
 
 
 class MalformedHeader(HubVramError):
-    """A safetensors header is truncated, oversized or not what the format allows."""
+    """A weights header (safetensors, GGUF) is truncated, oversized or not what the format allows."""
 
 
 class MalformedConfig(HubVramError):
@@ -59,5 +105,6 @@ class MissingField(MalformedConfig):
     def __init__(self, field: str, model: str, needed_for: str) -> None:
         self.field = field
         super().__init__(
-            f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs"
+            f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs",
+            model=model,
         )

@@ -1,6 +1,7 @@
-"""The report stage: facts + what the user asked for -> estimates -> fit against GPUs.
+"""The report stage: facts + what the user asked for -> the scenarios' estimates -> their fit on each GPU.
 
-This is the glue the CLI and the scanner share; the arithmetic itself lives in estimate.py and fit.py.
+This is the one path `hubvram MODEL` and `hubvram scan` share; the arithmetic itself lives in the
+estimator and gpus packages, the drawing in render.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .estimate import Estimate, EstimateOptions, estimate
-from .facts import ModelFacts
-from .fit import Fit, fit, largest_fitting
-from .gpus import Gpu
+from .dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_BITS, QUANTIZED_DTYPES, precision_name
+from .errors import MalformedConfig
+from .estimator import Estimate, EstimateOptions, estimate
+from .fetch.snapshot import RepoSnapshot
+from .gpus import Fit, Gpu, default_gpus, fit, largest_fitting
+from .model import ModelFacts, facts_from_snapshot
 
 DEFAULT_SEQ_LEN = 2048
 WHAT_IF_PRECISIONS = ("int8", "int4")  # shown beside the stored precision when --dtype is not given
@@ -21,19 +24,24 @@ MAX_CONTEXT_SEARCHED = 1 << 21
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What the user asked for, as parsed from the flags (one object instead of a dozen parameters)."""
+    """What the user asked for, typed and resolved once: the scenarios to size and the GPUs to try.
 
-    mode: str = "both"
-    dtype: str | None = None
+    `settings` carries every setting of the asked-for scenario (batch, optimizer, LoRA, ZeRO, ...);
+    its mode, dtype and seq_len are set per scenario from the fields here.
+    """
+
+    mode: str = "both"  # "inference", "training" or "both"
+    dtype: str | None = None  # None: as stored (plus what-if precisions for inference)
     seq_len: int | None = None  # None: 2048, capped at the model's context
-    scenario: dict = field(default_factory=dict)  # the remaining EstimateOptions fields, by name
-    gpus: tuple[str, ...] = ()
-    gpu_memory: tuple[str, ...] = ()
-    fmt: str = "table"
+    settings: EstimateOptions = field(default_factory=EstimateOptions)
+    gpus: tuple[Gpu, ...] = ()  # empty: the default set
 
     @property
     def batch_size(self) -> int:
-        return self.scenario.get("batch_size", 1)
+        return self.settings.batch_size
+
+    def held_against(self) -> tuple[Gpu, ...]:
+        return self.gpus or default_gpus()
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,11 @@ class Transfer:
     requests: int = 0
     bytes: int = 0
     header_files: int = 0
+    cached: bool = False  # answered from hubvram's cache
+
+    @classmethod
+    def of(cls, snapshot: RepoSnapshot) -> Transfer:
+        return cls(snapshot.requests, snapshot.bytes_received, len(snapshot.weight_files), snapshot.cached)
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,6 @@ class Report:
     transfer: Transfer = Transfer()
 
     def to_dict(self) -> dict[str, Any]:
-        from .render import estimate_dict
-
         data = self.facts.to_dict()
         data["estimates"] = [estimate_dict(e, self.facts) for e in self.estimates]
         data["gpus"] = [row.to_dict() for row in self.gpus]
@@ -87,14 +98,31 @@ class Report:
         return data
 
 
-def read_facts(model: str, *, revision: str | None = None, token: str | None = None, pool=None):
+def read_facts(
+    model: str, *, revision: str | None = None, token: str | None = None, pool=None
+) -> tuple[ModelFacts, Transfer]:
     """Fetch a repo (or read a directory) and turn it into facts; returns (facts, transfer)."""
-    from .facts import facts_from_snapshot
-    from .hub import load_snapshot
+    from .fetch.load import load_snapshot  # lazy: `hubvram --help` and scans of cached rows skip the reader
 
     snapshot = load_snapshot(model, revision=revision, token=token, pool=pool)
-    transfer = Transfer(snapshot.requests, snapshot.bytes_received, len(snapshot.weight_files))
-    return facts_from_snapshot(snapshot), transfer
+    return facts_from_snapshot(snapshot), Transfer.of(snapshot)
+
+
+def stored_precision(facts: ModelFacts) -> str:
+    """The precision the weights are stored in, by the dtype that holds most parameters."""
+    return precision_name(next(iter(facts.parameters.by_dtype), "F32"))
+
+
+def dtype_label(estimate: Estimate, facts: ModelFacts) -> str:
+    """The precision a scenario runs at: the one asked for, else the stored one."""
+    return estimate.options.dtype or stored_precision(facts)
+
+
+def estimate_dict(estimate: Estimate, facts: ModelFacts) -> dict[str, Any]:
+    data = estimate.to_dict()
+    data["dtype"] = dtype_label(estimate, facts)
+    data["dtype_as_stored"] = estimate.options.dtype is None
+    return data
 
 
 def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
@@ -102,7 +130,7 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
     seq_len = options.seq_len or min(
         DEFAULT_SEQ_LEN, facts.architecture.max_position_embeddings or DEFAULT_SEQ_LEN
     )
-    base = EstimateOptions(seq_len=seq_len, **options.scenario)
+    base = replace(options.settings, mode="inference", dtype=None, seq_len=seq_len)
     modes = ("inference", "training") if options.mode == "both" else (options.mode,)
     result = []
     for mode in modes:
@@ -120,24 +148,26 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
 
 def trainable(options: RunOptions, mode: str) -> bool:
     """Full training at a quantized precision needs LoRA (QLoRA); --mode both then sizes inference only."""
-    quantized = options.dtype in ("int8", "int4", "fp8", "nf4")
-    return mode != "training" or not quantized or options.scenario.get("lora_rank") is not None
+    quantized = options.dtype in QUANTIZED_DTYPES
+    return mode != "training" or not quantized or options.settings.lora_rank is not None
 
 
 def _stored_as_float(facts: ModelFacts) -> bool:
-    return set(facts.parameters.by_dtype) <= {"F32", "F16", "BF16", "F64"}
+    return set(facts.parameters.by_dtype) <= FLOAT_HEADER_DTYPES
 
 
 def _smaller_than_stored(precision: str, facts: ModelFacts) -> bool:
-    bits = {"int8": 8, "int4": 4}[precision]
-    return facts.bytes_per_parameter * 8 > bits * 1.5
+    return facts.bytes_per_parameter * 8 > QUANTIZED_BITS[precision] * 1.5
 
 
-def build_report(facts: ModelFacts, options: RunOptions, transfer: Transfer = Transfer()) -> Report:
+def build_report(
+    facts: ModelFacts, options: RunOptions, transfer: Transfer = Transfer(), *, search_limits: bool = True
+) -> Report:
+    """Every scenario's estimate and its fit on each GPU; `search_limits=False` skips the search for the
+    largest batch and context (~10 ms of CPU per model: a scan row shows neither)."""
     require_transformer(facts)
     estimates = tuple(estimate(facts, scenario) for scenario in scenarios(facts, options))
-    gpus = resolve_gpus(options.gpus, options.gpu_memory)
-    rows = tuple(gpu_row(facts, estimates, gpu) for gpu in gpus)
+    rows = tuple(gpu_row(facts, estimates, gpu, search_limits) for gpu in options.held_against())
     return Report(facts, estimates, rows, transfer)
 
 
@@ -146,25 +176,19 @@ def require_transformer(facts: ModelFacts) -> None:
     arch = facts.architecture
     if arch.hidden_size or arch.num_layers or not facts.pipeline_class:
         return
-    from .errors import MalformedConfig
-
     raise MalformedConfig(
         f"{facts.model_id} is a {facts.pipeline_class} pipeline: "
         f"its weights take {facts.weights_bytes:,} bytes "
-        f"({facts.parameters.total:,} parameters), but hubvram sizes activations of transformer models only"
+        f"({facts.parameters.total:,} parameters), but hubvram sizes activations of transformer models only",
+        model=facts.model_id,
     )
 
 
-def resolve_gpus(names: tuple[str, ...], memories: tuple[str, ...]) -> tuple[Gpu, ...]:
-    from .gpus import custom_gpu, default_gpus, find_gpu
-
-    chosen = tuple(find_gpu(name) for name in names) + tuple(custom_gpu(size) for size in memories)
-    return chosen or default_gpus()
-
-
-def gpu_row(facts: ModelFacts, estimates: tuple[Estimate, ...], gpu: Gpu) -> GpuRow:
+def gpu_row(
+    facts: ModelFacts, estimates: tuple[Estimate, ...], gpu: Gpu, search_limits: bool = True
+) -> GpuRow:
     fits = tuple(fit(e.total, gpu, replicated_bytes=min(e.replicated_bytes, e.total)) for e in estimates)
-    if not estimates:
+    if not estimates or not search_limits:
         return GpuRow(gpu, fits)
     first = estimates[0].options
 

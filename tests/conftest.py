@@ -18,16 +18,13 @@ Fixtures:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from hubserver import FIXTURE_TOKEN, HubServer, write_repo  # noqa: E402
+from hubvram.testing import FIXTURE_TOKEN, HubServer, write_repo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_HUB = REPO_ROOT / "fixtures" / "hub"

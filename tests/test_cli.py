@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hubserver import FIXTURE_TOKEN
 
 from hubvram.cli import cli
+from hubvram.testing import FIXTURE_TOKEN
 
 LOCAL_TINY = str(Path(__file__).resolve().parent.parent / "fixtures" / "local" / "tiny-llama")
 
@@ -210,7 +210,7 @@ def test_absurd_config_numbers_are_one_line(tmp_path, changes):
 
 
 def test_damaged_cache_entry_is_refetched(hub):
-    from hubvram import cache
+    from hubvram.fetch import cache
 
     first = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")
     sha = json.loads(first.output)["sha"]

@@ -5,23 +5,20 @@ from __future__ import annotations
 import pytest
 
 from hubvram.errors import MissingField, UsageError
-from hubvram.estimate import (
+from hubvram.estimator import (
     COMPONENT_KEYS,
-    CUBLAS_WORKSPACE_BYTES,
-    CUDA_CONTEXT_BYTES,
     EstimateOptions,
     estimate,
-    is_encoder_only,
-    is_gated_mlp,
     kv_cache_bytes,
     kv_cache_bytes_per_token,
     lora_parameters,
-    mlp_kind,
     optimizer_state_bytes_per_param,
     training_layer_bytes_per_token,
     weight_bytes_per_param,
 )
-from hubvram.facts import Architecture, ModelFacts, ParameterCount
+from hubvram.estimator.result import CUBLAS_WORKSPACE_BYTES, CUDA_CONTEXT_BYTES
+from hubvram.model import Architecture, ModelFacts, ParameterCount
+from hubvram.model.families import is_encoder_only, is_gated_mlp, mlp_kind
 
 # Architectures copied by hand from the published config.json files.
 LLAMA2_7B = Architecture(

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from hubserver import FIXTURE_TOKEN
 
 from hubvram import errors
-from hubvram.facts import facts_from_snapshot
-from hubvram.hub import load_snapshot
+from hubvram.fetch import load_snapshot
+from hubvram.model import facts_from_snapshot
+from hubvram.testing import FIXTURE_TOKEN
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -176,7 +176,7 @@ def test_sharded_repo_on_main_asks_for_every_header_while_the_listing_is_read(hu
     when the listing is asked for (the listing waits here until the server has that request)."""
     import time
 
-    import hubvram.hub as hubmod
+    from hubvram.fetch import hub as hubmod
 
     real = hubmod.HubReader.list_files
 
@@ -210,9 +210,9 @@ def test_a_repo_without_a_root_index_drops_the_early_answer(hub):
 @pytest.mark.parametrize("status", [404, 500])
 def test_a_hub_without_the_one_request_route_reads_the_index_and_each_shard(hub, status, monkeypatch):
     """A mirror or an older Hub may not offer safetensors-metadata (404), or fail it for good (500)."""
-    import hubvram.hub as hubmod
+    from hubvram.fetch import limits
 
-    monkeypatch.setattr(hubmod, "RETRY_BASE_WAIT", 0.01)  # the 500s are retried first
+    monkeypatch.setattr(limits, "RETRY_BASE_WAIT", 0.01)  # the 500s are retried first
     hub.add_fault("/safetensors-metadata/", "status", status=status, times=99)
     snapshot, facts = read("mistralai/Mistral-7B-v0.1")
     assert facts.parameters.total == 7_241_732_096

@@ -7,8 +7,7 @@ import itertools
 import pytest
 
 from hubvram.errors import UsageError
-from hubvram.fit import Fit, fit, gpus_needed, largest_fitting, per_gpu_bytes
-from hubvram.gpus import Gpu, custom_gpu, find_gpu
+from hubvram.gpus import Fit, Gpu, custom_gpu, find_gpu, fit, gpus_needed, largest_fitting, per_gpu_bytes
 
 GB = 10**9
 GiB = 2**30

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hubvram.errors import UsageError
-from hubvram.gpus import DEFAULT_GPU_NAMES, Gpu, custom_gpu, default_gpus, find_gpu, load_catalog, parse_size
+from hubvram.cli.errors import cli_message
+from hubvram.errors import UnknownGpu, UsageError
+from hubvram.gpus import Gpu, custom_gpu, default_gpus, find_gpu, load_catalog, parse_size
+from hubvram.gpus.catalog import DEFAULT_GPU_NAMES
 
 GiB = 2**30
 MiB = 2**20
@@ -154,19 +156,24 @@ def test_every_default_gpu_resolves_by_its_short_name():
 
 
 def test_unknown_gpu_suggests_the_closest_names():
-    with pytest.raises(UsageError) as info:
+    """The library's error names the closest cards as fields; the CLI adds the flag that helps."""
+    with pytest.raises(UnknownGpu) as info:
         find_gpu("RTX 4900")
-    assert str(info.value) == (
+    assert str(info.value) == "unknown GPU 'RTX 4900'; did you mean RTX 4090, RTX 4080, RTX 4070?"
+    assert info.value.name == "RTX 4900" and info.value.candidates == ("RTX 4090", "RTX 4080", "RTX 4070")
+    assert cli_message(info.value) == (
         "unknown GPU 'RTX 4900'; did you mean RTX 4090, RTX 4080, RTX 4070? "
         "Otherwise give its memory with --gpu-memory (e.g. 24GiB)"
     )
-    assert "\n" not in str(info.value)
+    assert "\n" not in cli_message(info.value)
 
 
 def test_unknown_gpu_without_a_close_name():
-    expected = r"^unknown GPU 'qqqqq zzz'; not in the catalog; give its memory with --gpu-memory"
-    with pytest.raises(UsageError, match=expected):
+    with pytest.raises(UnknownGpu) as info:
         find_gpu("qqqqq zzz")
+    assert str(info.value) == "unknown GPU 'qqqqq zzz' (not in the catalog)" and info.value.candidates == ()
+    expected = "unknown GPU 'qqqqq zzz'; not in the catalog; give its memory with --gpu-memory (e.g. 24GiB)"
+    assert cli_message(info.value) == expected
 
 
 def test_l40_is_not_silently_an_l40s():
@@ -175,9 +182,11 @@ def test_l40_is_not_silently_an_l40s():
 
 
 def test_ambiguous_name_lists_the_sizes():
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(UnknownGpu) as info:
         find_gpu("A100")
-    assert str(info.value) == (
+    assert str(info.value) == "GPU 'A100' is ambiguous: A100 40GB, A100 80GB; name the size"
+    assert info.value.ambiguous and info.value.candidates == ("A100 40GB", "A100 80GB")
+    assert cli_message(info.value) == (
         "GPU 'A100' is ambiguous: A100 40GB, A100 80GB; name the size, or pass --gpu-memory"
     )
     with pytest.raises(UsageError, match="Apple M3 Max 36GB, .*Apple M3 Max 128GB"):

@@ -20,14 +20,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES_HUB
-from hubserver import FIXTURE_TOKEN
 
 from hubvram import errors
-from hubvram import hub as hubmod
-from hubvram.cli import DTYPES, MAX_BATCH_SIZE, MAX_SEQ_LEN, OPTIMIZERS, cli
-from hubvram.facts import facts_from_snapshot
-from hubvram.header import MAX_HEADER_BYTES
-from hubvram.hub import load_snapshot
+from hubvram.cli import cli
+from hubvram.cli.options import MAX_BATCH_SIZE, MAX_SEQ_LEN
+from hubvram.dtypes import DTYPES
+from hubvram.estimator.options import OPTIMIZERS
+from hubvram.fetch import http as httpmod
+from hubvram.fetch import limits, load_snapshot
+from hubvram.fetch.limits import MAX_HEADER_BYTES
+from hubvram.model import facts_from_snapshot
+from hubvram.testing import FIXTURE_TOKEN
 
 HOSTILE = sorted(p.name for p in (FIXTURES_HUB / "hubvram-hostile").iterdir() if p.is_dir())
 SECRET = "hf_secretHardeningTokenXyz123"  # a token the test Hub refuses (403 on gated repos)
@@ -35,7 +38,7 @@ SECRET = "hf_secretHardeningTokenXyz123"  # a token the test Hub refuses (403 on
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(hubmod, "RETRY_BASE_WAIT", 0.01)
+    monkeypatch.setattr(limits, "RETRY_BASE_WAIT", 0.01)
 
 
 def run(*args: str, env: dict[str, str] | None = None):
@@ -336,10 +339,10 @@ def test_index_with_a_weight_map_of_the_wrong_type(hub_on, make_repo):
 
 
 def test_index_naming_more_shards_than_allowed_requests_none_of_them(hub_on, make_repo):
-    names = {f"t{i}": f"model-{i:05d}.safetensors" for i in range(hubmod.MAX_SHARDS + 1)}
+    names = {f"t{i}": f"model-{i:05d}.safetensors" for i in range(limits.MAX_SHARDS + 1)}
     repo = sharded_repo(make_repo, hub_on, names, shards=())
     line = one_error_line(run(repo))
-    assert f"names {hubmod.MAX_SHARDS + 1:,} shards, more than the {hubmod.MAX_SHARDS:,} allowed" in line
+    assert f"names {limits.MAX_SHARDS + 1:,} shards, more than the {limits.MAX_SHARDS:,} allowed" in line
     assert not [r for r in config_repo.server.requests if re.search(r"/model-\d+\.safetensors$", r.path)]
 
 
@@ -442,11 +445,11 @@ def test_timeout_then_success(hub):
 
 
 def test_timeout_forever_is_one_line_after_bounded_retries(hub, monkeypatch):
-    monkeypatch.setattr(hubmod, "DEFAULT_TIMEOUT", 0.1)
+    monkeypatch.setattr(limits, "DEFAULT_TIMEOUT", 0.1)
     hub.add_fault(r"config\.json$", "delay", seconds=0.5, times=99)
     line = one_error_line(run(QWEN))
     assert line == f"hubvram: error: {QWEN}: the Hub did not answer within 0.1 s (after retries)"
-    assert len(resolve_requests(hub, "config.json")) == hubmod.MAX_RETRIES + 1
+    assert len(resolve_requests(hub, "config.json")) == limits.MAX_RETRIES + 1
 
 
 @pytest.mark.parametrize("target", [r"config\.json$", r"\.safetensors$"])
@@ -459,7 +462,7 @@ def test_connection_reset_forever_is_one_line(hub):
     hub.add_fault(r"config\.json$", "reset", times=99)
     line = one_error_line(run(QWEN))
     assert line.startswith(f"hubvram: error: {QWEN}: ")
-    assert len(resolve_requests(hub, "config.json")) == hubmod.MAX_RETRIES + 1
+    assert len(resolve_requests(hub, "config.json")) == limits.MAX_RETRIES + 1
 
 
 @pytest.mark.parametrize("target", [r"config\.json$", r"\.safetensors$"])
@@ -494,14 +497,16 @@ def test_503_forever_is_one_clear_line_after_bounded_retries(hub):
     hub.add_fault(r"config\.json$", "status", status=503, times=99)
     line = one_error_line(run(QWEN))
     assert line == f"hubvram: error: {QWEN}: the Hub answered HTTP 503; try again later"
-    assert len(resolve_requests(hub, "config.json")) == hubmod.MAX_RETRIES + 1
+    assert len(resolve_requests(hub, "config.json")) == limits.MAX_RETRIES + 1
 
 
 @pytest.fixture
 def sleeps(monkeypatch):
     """hubvram's waits before a retry: recorded, not waited."""
     waits: list[float] = []
-    monkeypatch.setattr(hubmod.HubReader, "_pause", lambda reader, seconds, stop=None: waits.append(seconds))
+    monkeypatch.setattr(
+        httpmod.HubTransport, "_pause", lambda http, seconds, stop=None: waits.append(seconds)
+    )
     return waits
 
 
@@ -515,19 +520,19 @@ def test_429_retry_after_is_honoured(hub, sleeps):
 def test_429_retry_after_is_capped(hub, sleeps):
     hub.add_fault(r"config\.json$", "status", status=429, headers={"Retry-After": "86400"}, times=1)
     read_qwen()
-    assert sleeps == [hubmod.MAX_RETRY_WAIT]
+    assert sleeps == [limits.MAX_RETRY_WAIT]
 
 
 def test_429_forever_is_one_line(hub, sleeps):
     hub.add_fault(r"config\.json$", "status", status=429, headers={"Retry-After": "1"}, times=99)
     line = one_error_line(run(QWEN))
     assert line == f"hubvram: error: {QWEN}: the Hub answered HTTP 429; try again later"
-    assert sleeps == [1.0] * hubmod.MAX_RETRIES
+    assert sleeps == [1.0] * limits.MAX_RETRIES
 
 
 def test_an_answer_that_trickles_in_is_cut_at_the_deadline(hub, monkeypatch):
     """Each read arrives well within the timeout, the answer never ends: one line, no retry."""
-    monkeypatch.setattr(hubmod, "REQUEST_DEADLINE", 0.5)
+    monkeypatch.setattr(limits, "REQUEST_DEADLINE", 0.5)
     hub.add_fault(r"config\.json$", "trickle", bytes=8, every=0.1, times=99)
     started = time.monotonic()
     line = one_error_line(run(QWEN))
@@ -791,21 +796,21 @@ def test_an_oversized_config_is_refused_without_reading_it_all(hub_on, make_repo
     server = hub_on(make_repo.root)
     line = one_error_line(run("t/huge-config"))
     assert (
-        line == f"hubvram: error: t/huge-config: config.json is larger than {hubmod.MAX_JSON_BYTES:,} bytes"
+        line == f"hubvram: error: t/huge-config: config.json is larger than {limits.MAX_JSON_BYTES:,} bytes"
     )
     server.wait_idle(5)
     (record,) = resolve_requests(server, "config.json")
-    assert record.bytes_sent < hubmod.MAX_JSON_BYTES + 16_000_000 < size / 4
+    assert record.bytes_sent < limits.MAX_JSON_BYTES + 16_000_000 < size / 4
 
 
 def test_the_json_cap_is_read_at_call_time(hub, monkeypatch):
-    monkeypatch.setattr(hubmod, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_JSON_BYTES", 100)
     with pytest.raises(errors.MalformedConfig, match="config.json is larger than 100 bytes"):
         load_snapshot(QWEN, use_cache=False)
 
 
 def test_the_per_model_header_budget_is_checked_before_any_header_is_read(hub, monkeypatch):
-    monkeypatch.setattr(hubmod, "MAX_MODEL_HEADER_BYTES", 1000)
+    monkeypatch.setattr(limits, "MAX_MODEL_HEADER_BYTES", 1000)
     with pytest.raises(errors.MalformedHeader, match="headers add up to .* over the 1,000-byte budget"):
         load_snapshot("hubvram-quirks/sharded-small", revision="v1.0", use_cache=False)
     weights = resolve_requests(hub, ".safetensors")
@@ -814,7 +819,7 @@ def test_the_per_model_header_budget_is_checked_before_any_header_is_read(hub, m
 
 def test_caps_are_the_documented_numbers():
     assert MAX_HEADER_BYTES == 25_000_000
-    assert hubmod.MAX_JSON_BYTES == 50_000_000
-    assert hubmod.MAX_MODEL_HEADER_BYTES == 512_000_000
-    assert hubmod.MAX_SHARDS == 10_000
-    assert (hubmod.MAX_RETRIES, hubmod.DEFAULT_TIMEOUT, hubmod.MAX_RETRY_WAIT) == (3, 10.0, 30.0)
+    assert limits.MAX_JSON_BYTES == 50_000_000
+    assert limits.MAX_MODEL_HEADER_BYTES == 512_000_000
+    assert limits.MAX_SHARDS == 10_000
+    assert (limits.MAX_RETRIES, limits.DEFAULT_TIMEOUT, limits.MAX_RETRY_WAIT) == (3, 10.0, 30.0)

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubvram.errors import MalformedHeader
-from hubvram.header import GC_PAUSE_BYTES, MAX_HEADER_BYTES, gc_paused, parse_header
+from hubvram.fetch.decode import gc_paused
+from hubvram.fetch.limits import GC_PAUSE_BYTES, MAX_HEADER_BYTES
+from hubvram.fetch.safetensors import parse_header
 
 
 def raw_header(document: object, *, length: int | None = None, pad: bool = True) -> bytes:

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx2
 import huggingface_hub.utils._http as hf_http
 import pytest
-from hubserver import FIXTURE_TOKEN, HubServer, safetensors_header
 from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -26,6 +25,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.utils import get_session, http_backoff
+
+from hubvram.testing import FIXTURE_TOKEN, HubServer, safetensors_header
 
 CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64}
 TINY_TENSORS = {"model.embed_tokens.weight": ("BF16", [32, 8]), "lm_head.weight": ("F32", [32, 8])}

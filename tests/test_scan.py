@@ -14,9 +14,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-import hubvram.hub as hubmod
 from hubvram import scan as scanner
-from hubvram.cli import RunOptions, cli
+from hubvram.cli import cli
+from hubvram.fetch import limits
+from hubvram.gpus import find_gpu
+from hubvram.report import RunOptions
+from hubvram.scan import runner as scan_runner
 
 COUNTS = {
     "TinyLlama/TinyLlama-1.1B-Chat-v1.0": 1_100_048_384,  # single file
@@ -30,7 +33,7 @@ SAFETENSORS = r"\.safetensors$|/safetensors-metadata/"
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(hubmod, "RETRY_BASE_WAIT", 0.01)
+    monkeypatch.setattr(limits, "RETRY_BASE_WAIT", 0.01)
 
 
 def scan(*args: str, input: str | None = None):
@@ -137,7 +140,7 @@ def test_failures_are_rows_and_the_scan_goes_on(hub, tmp_path):
 
 
 def test_a_gated_model_scans_with_a_token(hub, tmp_path):
-    from hubserver import FIXTURE_TOKEN
+    from hubvram.testing import FIXTURE_TOKEN
 
     result = scan(
         models_file(tmp_path, "meta-llama/Llama-2-7b-hf"), "--format", "jsonl", "--token", FIXTURE_TOKEN
@@ -294,14 +297,14 @@ def test_unknown_gpu_fails_before_any_request(hub, tmp_path):
 
 
 def test_ctrl_c_keeps_the_jsonl_written_so_far(hub, tmp_path, monkeypatch):
-    real = scanner.scan_one
+    real = scan_runner.scan_one
 
     def interrupted(model, *args, **kwargs):
         if model == "Qwen/Qwen2.5-7B":
             raise KeyboardInterrupt
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(scanner, "scan_one", interrupted)
+    monkeypatch.setattr(scan_runner, "scan_one", interrupted)
     out = tmp_path / "scan.jsonl"
     listing = models_file(
         tmp_path, "Qwen/Qwen3-0.6B", "hubvram-quirks/sharded-small", "Qwen/Qwen2.5-7B", "nope/x"
@@ -315,7 +318,7 @@ def test_ctrl_c_keeps_the_jsonl_written_so_far(hub, tmp_path, monkeypatch):
     hub.reset()
     resumed = scan(listing, "--output", str(out), "--resume", "--concurrency", "1")
     assert resumed.exit_code == 130  # the fake Ctrl-C is still armed for Qwen2.5-7B
-    monkeypatch.setattr(scanner, "scan_one", real)
+    monkeypatch.setattr(scan_runner, "scan_one", real)
     resumed = scan(listing, "--output", str(out), "--resume")
     assert resumed.exit_code == 1  # nope/x does not exist
     assert [r["model"] for r in rows_of(out.read_text())][:2] == [
@@ -330,7 +333,7 @@ def test_library_scan_yields_rows_and_calls_back(hub):
     rows = list(
         scanner.scan(
             [("Qwen/Qwen3-0.6B", None), ("nope/missing", None)],
-            RunOptions(gpus=("RTX 4090",)),
+            RunOptions(gpus=(find_gpu("RTX 4090"),)),
             concurrency=2,
             on_result=seen.append,
         )

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import hubvram.hub as hubmod
 from hubvram import scan as scanner
-from hubvram import workers
-from hubvram.cli import RunOptions, cli
+from hubvram.cli import cli
 from hubvram.errors import Cancelled, MalformedHeader
-from hubvram.hub import sharded_files
+from hubvram.fetch import limits, workers
+from hubvram.fetch.safetensors import sharded_files
+from hubvram.report import RunOptions
 
 QWEN3_MOE = Path(__file__).resolve().parent.parent / "fixtures" / "hub" / "Qwen" / "Qwen3-30B-A3B" / "files"
 
@@ -46,7 +46,7 @@ def qwen3_moe_answer() -> bytes:
 
 
 def test_a_worker_returns_the_same_checked_tensors(qwen3_moe_answer):
-    assert len(qwen3_moe_answer) >= hubmod.OFFLOAD_BYTES  # the size a scan hands to a worker
+    assert len(qwen3_moe_answer) >= limits.OFFLOAD_BYTES  # the size a scan hands to a worker
     with workers.DecoderPool(workers=1) as pool:
         offloaded = pool.sharded_files(qwen3_moe_answer)
         assert pool._executor is not None  # it really ran in a worker process
@@ -124,7 +124,7 @@ def test_no_spare_core_means_no_worker(monkeypatch, qwen3_moe_answer):
 @pytest.fixture
 def spawned(monkeypatch):
     """Every answer handed to a DecoderPool, True when a worker process took it; all answers count."""
-    monkeypatch.setattr(hubmod, "OFFLOAD_BYTES", 0)
+    monkeypatch.setattr(limits, "OFFLOAD_BYTES", 0)
     took = []
     real = workers.DecoderPool._started
 

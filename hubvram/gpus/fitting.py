@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hubvram.errors import UsageError
-from hubvram.gpus import Gpu
+from ..errors import UsageError
+from .catalog import Gpu
 
 # Default upper bound for largest_fitting: 2**24 = 16,777,216 (above any published context length).
 DEFAULT_SEARCH_LIMIT = 1 << 24

@@ -9,26 +9,25 @@ JSON and raises KeyError/TypeError on odd shapes, so the checks below are ours.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import struct
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple
 
-from .errors import MalformedHeader
-from .errors import printable as _short
+from ..errors import MalformedConfig, MalformedHeader
+from ..errors import printable as _short
+from . import limits
+from .decode import gc_paused, parse_json
 
-# Same cap as huggingface_hub.constants.SAFETENSORS_MAX_HEADER_LENGTH (and safetensors' own 100 MB
-# is looser): a header beyond this is refused before a byte of it is requested.
-MAX_HEADER_BYTES = 25_000_000
 PREFIX_BYTES = 8
 MAX_RANK = 16
 MAX_ELEMENTS = 2**53  # far beyond any real tensor; keeps products and sums exact and bounded
+_MAX_COUNT = MAX_ELEMENTS * 8
+_BY_OFFSETS = itemgetter(3, 4)  # (start, end) of a TensorInfo
+_new_tuple = tuple.__new__
 
 # Bits per element of every dtype the safetensors format defines (safetensors/src/tensor.rs Dtype).
 DTYPE_BITS: Mapping[str, int] = {
@@ -99,42 +98,6 @@ class SafetensorsFile:
         return header
 
 
-@contextmanager
-def gc_paused(size: int) -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while `size` bytes of header are decoded and checked.
-
-    DeepSeek-V3's one-request answer (11.6 MB) decodes into ~600,000 dicts, lists and tuples; the
-    collector runs every 700 new containers and rescans the older generations as they grow, so with
-    it on, decoding and checking took 0.51 s, and 0.24 s with it paused (measured on that answer).
-    Nothing built here forms a reference cycle, so pausing leaves nothing uncollected. Only inputs of
-    GC_PAUSE_BYTES or more pause it: the many small headers of a scan would otherwise keep it off
-    for long stretches while other threads make garbage with cycles. Thread-safe: the last thread
-    out turns the collector back on, and only if it was on when the first came in.
-    """
-    global _gc_pausers, _gc_was_enabled
-    if size < GC_PAUSE_BYTES:
-        yield
-        return
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-GC_PAUSE_BYTES = 1_000_000
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = True
-
-
 def header_length(prefix: bytes, filename: str, file_size: int | None = None) -> int:
     """Read and check the 8-byte length prefix; refuse lengths that cannot be a real header."""
     if len(prefix) < PREFIX_BYTES:
@@ -142,10 +105,10 @@ def header_length(prefix: bytes, filename: str, file_size: int | None = None) ->
     (length,) = struct.unpack("<Q", prefix[:PREFIX_BYTES])
     if length < 2:
         raise MalformedHeader(f"{filename}: safetensors header length is {length}, not a JSON object")
-    if length > MAX_HEADER_BYTES:
+    if length > limits.MAX_HEADER_BYTES:
         raise MalformedHeader(
             f"{filename}: safetensors header declares {length:,} bytes, "
-            f"over the {MAX_HEADER_BYTES:,}-byte cap"
+            f"over the {limits.MAX_HEADER_BYTES:,}-byte cap"
         )
     if file_size is not None and PREFIX_BYTES + length > file_size:
         raise MalformedHeader(
@@ -261,9 +224,6 @@ def checked_tensor(filename: str, name: str, dtype: object, shape: object, offse
     raise _tensor_problem(filename, name, dtype, shape, offsets)
 
 
-_new_tuple = tuple.__new__
-
-
 def _tensor_problem(
     filename: str, name: str, dtype: object, shape: object, offsets: object
 ) -> MalformedHeader:
@@ -321,11 +281,29 @@ def _check_layout(tensors: Sequence[TensorInfo], filename: str, data_size: int |
         raise MalformedHeader(f"{filename}: tensor data runs past the end of the file")
 
 
-_BY_OFFSETS = itemgetter(3, 4)  # (start, end) of a TensorInfo
-
-
 def _is_count(value: object) -> bool:
     return type(value) is int and 0 <= value <= _MAX_COUNT  # type(): bools are not counts
 
 
-_MAX_COUNT = MAX_ELEMENTS * 8
+def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
+    """The checked headers in a safetensors-metadata answer; None when it is not one (read shards then).
+
+    The Hub's one-request answer (the route behind huggingface_hub's get_sharded_safetensors_metadata):
+    {"index": ..., "headers": {shard: header}}. Each file's header_bytes is its share of the answer, so
+    the bytes a scan reports add up.
+    """
+    with gc_paused(len(raw)):
+        try:
+            answer = parse_json(raw, "safetensors-metadata")
+        except MalformedConfig:
+            return None
+        headers = answer.get("headers")
+        if not isinstance(headers, dict):
+            return None
+        files = []
+        tensors = sum(len(h) for h in headers.values() if isinstance(h, dict)) or 1
+        for shard, header in sorted(headers.items()):
+            share = len(raw) * len(header) // tensors if isinstance(header, dict) else 0
+            # already JSON-decoded: checked as it is, not parsed a second time
+            files.append(parse_header_document(header, _short(str(shard)), header_bytes=share))
+        return tuple(files)

@@ -3,9 +3,9 @@
 DeepSeek-V3's answer is 11.6 MB of JSON naming 92,000 tensors. Decoding and checking it holds the GIL
 for ~0.35 s, and while it does, a scan's network threads in the same process barely run: in a scan of
 100 models with three such answers, one core was busy the whole time and the second sat idle.
-`hubvram scan` hands every answer of hub.OFFLOAD_BYTES or more to a DecoderPool: at most one spawned
+`hubvram scan` hands every answer of limits.OFFLOAD_BYTES or more to a DecoderPool: at most one spawned
 process per spare core, started on the first large answer (never for a scan without one). The worker
-runs the same checks (hub.sharded_files) and sends the checked tensors back as marshal data, which
+runs the same checks (safetensors.sharded_files) and sends the checked tensors back as marshal data, which
 the scan loads ~10x faster than it would decode the JSON.
 
 Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies or
@@ -26,8 +26,9 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pickle import PicklingError
 
-from .errors import Cancelled, MalformedHeader
-from .header import SafetensorsFile, TensorInfo, gc_paused
+from ..errors import Cancelled, MalformedHeader
+from .decode import gc_paused
+from .safetensors import SafetensorsFile, TensorInfo, sharded_files
 
 MAX_WORKERS = 4
 WORKER_TIMEOUT = 120.0  # seconds for one answer (DeepSeek-V3's takes ~0.4 s): past it, a worker hangs
@@ -57,9 +58,7 @@ class DecoderPool:
         self._closed = False
 
     def sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:
-        """hub.sharded_files(raw), computed by a worker when one can be had."""
-        from .hub import sharded_files
-
+        """safetensors.sharded_files(raw), computed by a worker when one can be had."""
         executor = self._started()
         if executor is not None:
             try:
@@ -137,7 +136,7 @@ def _interrupts_blocked() -> Iterator[None]:
 def _start_worker() -> None:
     """Workers leave Ctrl-C to the scan, which stops them: no traceback from a worker on the terminal.
     They build only acyclic data, which reference counting frees: the cyclic collector stays off
-    (see header.gc_paused for what it costs)."""
+    (see decode.gc_paused for what it costs)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
 
@@ -149,8 +148,6 @@ def _decode_in_worker(raw: bytes) -> tuple[str, object]:
     not survive pickling. marshal, not pickle, for the tensors: it writes and loads plain tuples 3-5x
     faster than pickle writes NamedTuples, and marshal takes exact built-in types only, hence tuple(t).
     """
-    from .hub import sharded_files
-
     try:
         files = sharded_files(raw)
     except MalformedHeader as exc:

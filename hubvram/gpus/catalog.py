@@ -17,7 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from hubvram.errors import UsageError
+from ..errors import UnknownGpu, UsageError
 
 # Short list for the default fit table: one card per tier people actually rent or own.
 DEFAULT_GPU_NAMES: tuple[str, ...] = (
@@ -156,12 +156,17 @@ def find_gpu(name: str) -> Gpu:
         if len(sized) == 1:
             return next(iter(sized.values()))
         if len(sized) > 1:
-            options = ", ".join(sorted(sized, key=lambda n: sized[n].memory_bytes))
-            raise UsageError(f"GPU '{name}' is ambiguous: {options}; name the size, or pass --gpu-memory")
+            ordered = tuple(sorted(sized, key=lambda n: sized[n].memory_bytes))
+            raise UnknownGpu(
+                f"GPU '{name}' is ambiguous: {', '.join(ordered)}; name the size",
+                name=name,
+                candidates=ordered,
+                ambiguous=True,
+            )
     close = difflib.get_close_matches(key, list(index), n=6, cutoff=0.5)
     suggestions = list(dict.fromkeys(index[k].name for k in close))[:3]
-    hint = f"did you mean {', '.join(suggestions)}? Otherwise" if suggestions else "not in the catalog;"
-    raise UsageError(f"unknown GPU '{name}'; {hint} give its memory with --gpu-memory (e.g. 24GiB)")
+    hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else " (not in the catalog)"
+    raise UnknownGpu(f"unknown GPU '{name}'{hint}", name=name, candidates=tuple(suggestions))
 
 
 def default_gpus() -> tuple[Gpu, ...]:
@@ -211,3 +216,9 @@ def custom_gpu(memory: str | int) -> Gpu:
         note="given with --gpu-memory; used as is, no driver reserve taken out",
         source="user",
     )
+
+
+def resolve_gpus(names: tuple[str, ...] = (), memories: tuple[str, ...] = ()) -> tuple[Gpu, ...]:
+    """The GPUs a run is held against: the named ones and the sized ones, else the default set."""
+    chosen = tuple(find_gpu(name) for name in names) + tuple(custom_gpu(size) for size in memories)
+    return chosen or default_gpus()

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .header import checked_file, gc_paused
+from .decode import gc_paused
+from .safetensors import checked_file
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -27,7 +28,7 @@ FORMAT_VERSION = 3
 
 
 def cache_root() -> Path:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: a cached answer should not pay for huggingface_hub
 
     # Read at call time: HF_HUB_CACHE / HF_HOME may change after huggingface_hub was imported.
     return Path(os.environ.get("HUBVRAM_CACHE") or Path(constants.HF_HUB_CACHE) / "hubvram")
@@ -56,7 +57,7 @@ def cached_sha(model_id: str, revision: str | None, *, fresh_only: bool = True) 
     """The commit a revision named when last checked (None if unknown, or stale when fresh_only)."""
     if is_commit_sha(revision):
         return revision
-    record = _read_json(_ref_path(model_id, revision or "main"))
+    record = read_json_file(_ref_path(model_id, revision or "main"))
     if not record or not is_commit_sha(record.get("sha")):
         return None
     if fresh_only and time.time() - float(record.get("checked", 0)) > ttl_seconds():
@@ -66,7 +67,7 @@ def cached_sha(model_id: str, revision: str | None, *, fresh_only: bool = True) 
 
 def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
     if is_commit_sha(sha) and not is_commit_sha(revision):
-        _write_json(_ref_path(model_id, revision or "main"), {"sha": sha, "checked": time.time()})
+        write_json_file(_ref_path(model_id, revision or "main"), {"sha": sha, "checked": time.time()})
 
 
 def load(model_id: str, sha: str) -> dict[str, Any] | None:
@@ -77,7 +78,7 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
     except OSError:
         return None
     with gc_paused(size):  # DeepSeek-V3's record holds 92,000 rows
-        record = _read_json(path)
+        record = read_json_file(path)
         if not record or record.get("format") != FORMAT_VERSION:
             return None
         try:
@@ -117,10 +118,10 @@ def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
         # end] that checked_file reads back: no copy of 92,000 rows first.
         "weight_files": [[f.filename, f.header_bytes, dict(f.metadata), f.tensors] for f in files],
     }
-    _write_json(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
+    write_json_file(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json_file(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as handle:
             document = json.loads(handle.read())
@@ -129,7 +130,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def write_json_file(path: Path, document: dict[str, Any]) -> None:
     """Atomic write; a cache that cannot be written is skipped, never an error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

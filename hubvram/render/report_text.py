@@ -1,73 +1,19 @@
-"""Rendering: one Report to table, markdown, JSON or CSV. Units are chosen here, once (GiB = 2**30 bytes)."""
+"""A Report for people: the facts, the breakdown of each scenario and the fit table; and as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Sequence
-from typing import Any
-
-from .errors import printable
-from .estimate import COMPONENT_KEYS, Estimate
-from .facts import ModelFacts
-from .fit import Fit
-from .report import Report
-
-GIB = 2**30
-# Header dtypes as people name precisions (the --dtype vocabulary).
-_PRECISION_NAMES = {
-    "F32": "fp32",
-    "F16": "fp16",
-    "BF16": "bf16",
-    "F8_E4M3": "fp8",
-    "F8_E5M2": "fp8",
-    "I8": "int8",
-}
-
-
-def render(report: Report, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2)
-    if fmt == "csv":
-        return _csv(report)
-    tablefmt = "github" if fmt == "markdown" else "simple"
-    parts = [
-        _summary(report, markdown=fmt == "markdown"),
-        _breakdown(report, tablefmt),
-        _fit_table(report, tablefmt),
-    ]
-    return "\n\n".join(parts)
-
-
-def gib(nbytes: int | float) -> str:
-    """Bytes for people: GiB (2**30), or MiB below one GiB so small models do not read 0.00."""
-    if abs(nbytes) < GIB:
-        return f"{nbytes / 2**20:,.1f} MiB"
-    return f"{nbytes / GIB:,.2f} GiB"
+from ..errors import printable
+from ..estimator import COMPONENT_KEYS, Estimate
+from ..gpus import Fit
+from ..model import ModelFacts
+from ..report import Report, dtype_label
+from .writers import GIB, csv_text, gib, table_text
 
 
 def component_keys(estimates) -> tuple[str, ...]:
     """The standard components, then any extra ones an estimate carries (lora_adapters, ...)."""
     extra = [k for e in estimates for k in e.components if k not in COMPONENT_KEYS]
     return COMPONENT_KEYS + tuple(dict.fromkeys(extra))
-
-
-def stored_precision(facts: ModelFacts) -> str:
-    """The precision the weights are stored in, by the dtype that holds most parameters."""
-    dtype = next(iter(facts.parameters.by_dtype), "F32")
-    return _PRECISION_NAMES.get(dtype, dtype.lower())
-
-
-def dtype_label(estimate: Estimate, facts: ModelFacts) -> str:
-    return estimate.options.dtype or stored_precision(facts)
-
-
-def estimate_dict(estimate: Estimate, facts: ModelFacts) -> dict[str, Any]:
-    data = estimate.to_dict()
-    data["dtype"] = dtype_label(estimate, facts)
-    data["dtype_as_stored"] = estimate.options.dtype is None
-    return data
 
 
 def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
@@ -87,6 +33,12 @@ def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def report_text(report: Report, fmt: str) -> str:
+    """The facts, the breakdown and the fit table, as plain text ("table") or markdown."""
+    parts = [_summary(report, markdown=fmt == "markdown"), _breakdown(report, fmt), _fit_table(report, fmt)]
+    return "\n\n".join(parts)
 
 
 def _summary(report: Report, *, markdown: bool) -> str:
@@ -134,16 +86,14 @@ def _summary(report: Report, *, markdown: bool) -> str:
     return "\n".join(lines + [f"  {k.ljust(width)}  {v}" for k, v in rows])
 
 
-def _breakdown(report: Report, tablefmt: str) -> str:
-    from tabulate import tabulate
-
+def _breakdown(report: Report, fmt: str) -> str:
     keys = component_keys(report.estimates)
     headers = ["scenario", *keys, "total"]
     rows = []
     for estimate in report.estimates:
         components = [gib(estimate.components.get(key, 0)) for key in keys]
         rows.append([scenario_label(estimate, report.facts), *components, gib(estimate.total)])
-    table = tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    table = table_text(rows, headers, fmt)
     return "\n".join([table, *_estimate_notes(report)])
 
 
@@ -156,9 +106,7 @@ def _estimate_notes(report: Report) -> list[str]:
     return [f"note ({', '.join(labels)}): {note}" for note, labels in said.items()]
 
 
-def _fit_table(report: Report, tablefmt: str) -> str:
-    from tabulate import tabulate
-
+def _fit_table(report: Report, fmt: str) -> str:
     headers = [
         "GPU",
         "usable",
@@ -173,7 +121,7 @@ def _fit_table(report: Report, tablefmt: str) -> str:
             [row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)]
         )
     note = "fits: free memory left on one card; Nx: cards needed when the model is split; -: does not fit"
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True) + "\n" + note
+    return table_text(rows, headers, fmt) + "\n" + note
 
 
 def _fit_cell(fit: Fit) -> str:
@@ -193,18 +141,16 @@ def _opt(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _csv(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def report_csv(report: Report) -> str:
+    """One line per scenario: its components and total in bytes, and the cards each GPU needs."""
     gpu_names = [row.gpu.name for row in report.gpus]
     keys = component_keys(report.estimates)
-    writer.writerow(
-        ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *keys, "total"]
-        + [f"gpus_needed:{name}" for name in gpu_names]
-    )
+    header = ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *keys, "total"]
+    header += [f"gpus_needed:{name}" for name in gpu_names]
+    rows = []
     for index, estimate in enumerate(report.estimates):
         o = estimate.options
-        writer.writerow(
+        rows.append(
             [
                 report.facts.model_id,
                 report.facts.sha or "",
@@ -218,25 +164,8 @@ def _csv(report: Report) -> str:
             + [estimate.total]
             + [_needed(row.fits[index]) for row in report.gpus]
         )
-    return buffer.getvalue().rstrip("\n")
+    return csv_text(header, rows)
 
 
 def _needed(fit: Fit) -> str:
     return "" if fit.gpus_needed is None else str(fit.gpus_needed)
-
-
-def table_rows(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) -> str:
-    """A plain table in the chosen format (used by `hubvram gpus`)."""
-    if fmt == "json":
-        return json.dumps([dict(zip(headers, row, strict=True)) for row in rows], indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-        return buffer.getvalue().rstrip("\n")
-    from tabulate import tabulate
-
-    return tabulate(
-        rows, headers=headers, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True
-    )

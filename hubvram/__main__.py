@@ -1,0 +1,7 @@
+"""`python -m hubvram`: the same as the `hubvram` command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""`hubvram estimate MODEL` (the default command) and `hubvram gpus`."""
+
+from __future__ import annotations
+
+import click
+
+from ..fetch.load import load_snapshot
+from ..gpus import load_catalog
+from ..model import facts_from_snapshot
+from ..render import REPORT_FORMATS, gib, render, render_table
+from ..report import Transfer, build_report
+from .options import estimate_options, run_options
+
+
+@click.command("estimate")
+@click.argument("model")
+@estimate_options(REPORT_FORMATS)
+def estimate_command(model: str, revision: str | None, token: str | None, fmt: str, **kwargs) -> None:
+    """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
+    options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
+    snapshot = load_snapshot(model, revision=revision, token=token)
+    report = build_report(facts_from_snapshot(snapshot), options, Transfer.of(snapshot))
+    click.echo(render(report, fmt))
+
+
+@click.command("gpus")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
+def gpus_command(fmt: str) -> None:
+    """List the GPU catalog: usable memory of each card (what one process can allocate)."""
+    headers = ["name", "vendor", "kind", "usable", "reported", "how usable was derived"]
+    rows = [
+        [g.name, g.vendor, g.kind, gib(g.memory_bytes) if fmt in ("table", "markdown") else g.memory_bytes]
+        + [gib(g.reported_bytes) if fmt in ("table", "markdown") else g.reported_bytes, g.note]
+        for g in load_catalog()
+    ]
+    click.echo(render_table(rows, headers, fmt))

@@ -1,0 +1,34 @@
+"""The fetch stage: read a repo's config and weight headers (Hub, hubvram's cache, or a local directory).
+
+load.py         entry point: load_snapshot(model) -> RepoSnapshot
+snapshot.py     RepoSnapshot (what was read) and ReadCounter (what it cost)
+layout.py       which files a repo's layout needs (single file, shards, .bin, components)
+hub.py          the read strategy for a Hub repo (HubReader)
+http.py         HTTP through huggingface_hub's session: retries, bounds, cancellation
+local.py        the same files from a local directory
+safetensors.py  safetensors headers, parsed and checked (one reader module per weight format)
+cache.py        what was read, kept by repo and commit
+workers.py      worker processes that decode very large answers during scans
+decode.py       JSON decoding shared by the readers
+limits.py       every cap and timeout
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RepoSnapshot", "load_snapshot"]
+
+
+def __getattr__(name: str) -> Any:
+    # Deliberately lazy: the model stage imports fetch.safetensors for its types, and `hubvram --help`
+    # should not compile the whole reader for that.
+    if name == "load_snapshot":
+        from .load import load_snapshot
+
+        return load_snapshot
+    if name == "RepoSnapshot":
+        from .snapshot import RepoSnapshot
+
+        return RepoSnapshot
+    raise AttributeError(f"module 'hubvram.fetch' has no attribute {name!r}")

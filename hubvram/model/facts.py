@@ -1,0 +1,141 @@
+"""ModelFacts: what a repo's config and weight headers say about one model revision, in frozen records.
+
+The model stage's types. `Architecture` is the network's shape normalised across families (config.py
+reads it), `ParameterCount` the exact counts per dtype (counting.py), `ModelFacts` both together with
+the weights' size in memory (build.py assembles it from a fetched snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Shape of the network, normalised across model families. None means "the config does not say"."""
+
+    model_type: str | None = None
+    architectures: tuple[str, ...] = ()
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    num_attention_heads: int | None = None
+    num_key_value_heads: int | None = None
+    head_dim: int | None = None
+    intermediate_size: int | None = None
+    vocab_size: int | None = None
+    max_position_embeddings: int | None = None
+    hidden_act: str | None = None
+    tie_word_embeddings: bool | None = None  # None: the config does not say (the class default applies)
+    is_encoder_decoder: bool = False
+    torch_dtype: str | None = None  # "bfloat16", "float16", "float32", ... as the config names it
+    # Mixture of experts: routed experts per MoE layer, how many are active per token, shared experts.
+    num_experts: int | None = None
+    num_experts_per_token: int | None = None
+    num_shared_experts: int | None = None
+    moe_intermediate_size: int | None = None
+    # Multi-head latent attention (DeepSeek-V2/V3): the KV cache holds kv_lora_rank + qk_rope_head_dim.
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    # Local attention: window size, and the per-layer kinds ("full_attention", "sliding_attention").
+    sliding_window: int | None = None
+    layer_types: tuple[str, ...] = ()
+    quantization: Mapping[str, Any] | None = None  # config's quantization_config, as published
+    uses_custom_code: bool = False  # config names auto_map code; read, never executed
+
+    @property
+    def kv_heads(self) -> int | None:
+        """Key/value heads: num_key_value_heads where set (GQA/MQA), else every attention head."""
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def attention_head_dim(self) -> int | None:
+        """head_dim where the config overrides it (Gemma, Qwen3), else hidden_size / heads."""
+        if self.head_dim:
+            return self.head_dim
+        if self.hidden_size and self.num_attention_heads:
+            return self.hidden_size // self.num_attention_heads
+        return None
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.num_experts and self.num_experts > 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["architectures"] = list(self.architectures)
+        data["layer_types"] = list(self.layer_types)
+        data["quantization"] = dict(self.quantization) if self.quantization else None
+        data["kv_heads"] = self.kv_heads
+        data["attention_head_dim"] = self.attention_head_dim
+        return data
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """Parameters of a model, counted from its headers (or derived from its config)."""
+
+    # Parameters resident in memory, unpacked (a GPTQ int32 holds 8 int4 weights), by storage dtype.
+    by_dtype: Mapping[str, int] = field(default_factory=dict)
+    # Every element the files store, as the Hub counts them (duplicates and buffers included).
+    stored_by_dtype: Mapping[str, int] = field(default_factory=dict)
+    # Stored tensors that are not parameters: rotary inv_freq, attention-mask buffers, position ids.
+    buffers_by_dtype: Mapping[str, int] = field(default_factory=dict)
+    # Elements of tensors stored twice although the model ties them (lm_head beside embed_tokens).
+    tied_duplicates: int = 0
+    # Quantization side tensors (scales, zero points, g_idx): bytes, not parameters.
+    quantization_aux_bytes: int = 0
+    source: str = "safetensors"  # or "config": derived from the architecture, not read
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_dtype.values())
+
+    @property
+    def stored_total(self) -> int:
+        return sum(self.stored_by_dtype.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_dtype": dict(self.by_dtype),
+            "stored_total": self.stored_total,
+            "stored_by_dtype": dict(self.stored_by_dtype),
+            "buffers_by_dtype": dict(self.buffers_by_dtype),
+            "tied_duplicates": self.tied_duplicates,
+            "quantization_aux_bytes": self.quantization_aux_bytes,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Everything the estimator needs to know about one model revision."""
+
+    model_id: str
+    revision: str | None
+    sha: str | None
+    parameters: ParameterCount
+    weights_bytes: int  # bytes the weights take in memory as stored (tied copies once, buffers left out)
+    architecture: Architecture
+    weights_format: str = "safetensors"  # "safetensors", "pytorch" (count derived), "none"
+    notes: tuple[str, ...] = ()  # one-line remarks for the user (derived count, tied copy dropped, ...)
+    pipeline_class: str | None = None  # diffusers: model_index.json's _class_name (no transformer config)
+
+    @property
+    def bytes_per_parameter(self) -> float:
+        total = self.parameters.total
+        return self.weights_bytes / total if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_id,
+            "revision": self.revision,
+            "sha": self.sha,
+            "parameters": self.parameters.to_dict(),
+            "weights_bytes": self.weights_bytes,
+            "weights_format": self.weights_format,
+            "architecture": self.architecture.to_dict(),
+            "notes": list(self.notes),
+        }
