@@ -3,7 +3,7 @@
 For each case: build the real architecture from a fixture config.json with random weights on the CPU
 (transformers ``from_config``, SDPA attention), run generation or one training step under torch's
 memory profiler, read the peak of allocated bytes and its breakdown by category from the profiler's
-memory timeline, then run ``hubvram.estimate.estimate`` on the same config and settings with
+memory timeline, then run ``hubvram.estimator.estimate`` on the same config and settings with
 overhead 0, and print one table: case, measured peak, estimate, error %, and the same per component.
 
     pip install -e '.[validate]'          # torch (CPU build is enough) + transformers
@@ -37,8 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hubvram.estimate import EstimateOptions, estimate  # noqa: E402
-from hubvram.facts import Architecture, ModelFacts, ParameterCount  # noqa: E402
+from hubvram.estimator import EstimateOptions, estimate  # noqa: E402
+from hubvram.model import Architecture, ModelFacts, ParameterCount  # noqa: E402
 
 CONFIG_DIRS = (ROOT / "fixtures" / "hub", ROOT.parent / "shared" / "hub-configs")
 GB = 1e9
@@ -219,8 +219,8 @@ def build_config(case: Case):
 
 
 def architecture_of(config) -> Architecture:
-    """hubvram's Architecture for the config the model is built from (hubvram.facts.read_architecture)."""
-    from hubvram.facts import read_architecture
+    """hubvram's Architecture for the config the model is built from (hubvram.model.read_architecture)."""
+    from hubvram.model import read_architecture
 
     data = config.to_dict()
     data["model_type"] = config.model_type
@@ -536,7 +536,7 @@ class Result:
         return out
 
     def est_kv_returned(self) -> float:
-        from hubvram.estimate import kv_cache_bytes, stored_compute_dtype
+        from hubvram.estimator import kv_cache_bytes, stored_compute_dtype
 
         facts = facts_of(self.case, self.by_dtype, self.weights_bytes)
         e = {"fp32": 4, "bf16": 2, "fp16": 2}[stored_compute_dtype(facts)]
@@ -719,7 +719,7 @@ but fewer layers (`L2` = 2 layers). Generation runs `generate(max_new_tokens=min
 GPU default) after a first, unprofiled step that creates the optimizer state; `zero_grad(set_to_none=True)`.
 The peak is the largest row of torch's memory-profiler timeline (`profile_memory`, `record_shapes`,
 `with_stack`); the phase is the `record_function` range that holds it. The estimate runs on the
-built model's parameter counts and its config through `hubvram.facts.read_architecture`, with
+built model's parameter counts and its config through `hubvram.model.read_architecture`, with
 `overhead=0`: a CPU has no CUDA context, cuBLAS workspace or allocator slack, which hubvram adds as
 its own documented `overhead` term on a GPU.
 
@@ -750,7 +750,7 @@ REPORT_FORMULAS = """## Reading the results, and what is not covered
 - MoE training was measured with only one layer, where the vocabulary dominates activations; the
   routed-row formula is checked by inference (Qwen3-30B-A3B, Mixtral) and by the unit tests.
 
-## The formulas (hubvram/estimate.py)
+## The formulas (hubvram/estimator/)
 
 Notation: per token, e = bytes of the compute dtype, h = hidden size, q = heads x head_dim,
 kv = KV heads x head_dim, i = MLP width, V = vocabulary, T = batch x sequence, P = parameters.

@@ -4,8 +4,8 @@
     python benchmarks/scan.py --write benchmarks/SCAN.md
 
 It builds a temporary Hub root of at least --models repos by copying the generated fixture repos
-(tests/hubserver.py layout) under new ids and commit shas, single-file and sharded, starts
-tests/hubserver.py on loopback with --latency seconds before every answer, has it build each sharded
+(hubvram.testing layout) under new ids and commit shas, single-file and sharded, starts the
+fake Hub (hubvram.testing) on loopback with --latency seconds before every answer, has it build each sharded
 model's one-request safetensors-metadata answer once before the clock starts (the Hub serves that
 route from metadata stored at upload: prebuild_metadata_answers), and in the same run times:
 
@@ -39,16 +39,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "hub"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-import hubserver  # noqa: E402
-from hubserver import HubServer  # noqa: E402
+from hubvram.testing import HubServer  # noqa: E402
+from hubvram.testing.handler import Handler  # noqa: E402
 
 # The test server writes a response's headers and body in two sends; with Nagle's algorithm on, the
 # body waits for the client's delayed ACK of the headers (40 ms on Linux) on every reused keep-alive
 # connection, turning 50 ms of latency into ~92 ms per request for every client measured here. The
 # Hub's CDN does not do that: send each response at once.
-hubserver._Handler.disable_nagle_algorithm = True
+Handler.disable_nagle_algorithm = True
 
 SUMMARY = re.compile(r"scanned (\d+), failed (\d+), cached (\d+) in ([\d.]+) s")
 
@@ -134,9 +134,9 @@ def prebuild_metadata_answers(endpoint: str, models: dict[str, Source]) -> None:
 
     The Hub answers that route from metadata it computed at upload; the test server builds each answer
     (parse every shard header, encode up to 11.6 MB of JSON) on first request, then keeps it by content
-    (hubserver._HubApp._metadata_answers). Building it inside the timed scan would charge the client
-    for ~0.5 s of server CPU per DeepSeek-V3 copy on the cores the client shares. The loop uses plain
-    range reads, which the server answers from stored bytes either way.
+    (hubvram.testing.app.HubApp._metadata_answers). Building it inside the timed scan would charge the
+    client for ~0.5 s of server CPU per DeepSeek-V3 copy on the cores the client shares. The loop uses
+    plain range reads, which the server answers from stored bytes either way.
     """
     import urllib.request
 

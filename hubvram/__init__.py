@@ -34,7 +34,7 @@ _PUBLIC = {
     "read_facts": "hubvram.report",
     "build_report": "hubvram.report",
     "RunOptions": "hubvram.report",
-    "load_snapshot": "hubvram.fetch",
+    "load_snapshot": "hubvram.fetch.load",
     "facts_from_snapshot": "hubvram.model",
     "ModelFacts": "hubvram.model",
     "HubVramError": "hubvram.errors",

@@ -102,7 +102,7 @@ def read_facts(
     model: str, *, revision: str | None = None, token: str | None = None, pool=None
 ) -> tuple[ModelFacts, Transfer]:
     """Fetch a repo (or read a directory) and turn it into facts; returns (facts, transfer)."""
-    from .fetch.load import load_snapshot  # lazy: `hubvram --help` and scans of cached rows skip the reader
+    from .fetch.load import load_snapshot  # lazy: importing the report stage should not load the reader
 
     snapshot = load_snapshot(model, revision=revision, token=token, pool=pool)
     return facts_from_snapshot(snapshot), Transfer.of(snapshot)

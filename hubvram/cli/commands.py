@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..fetch.load import load_snapshot
-from ..gpus import load_catalog
-from ..model import facts_from_snapshot
-from ..render import REPORT_FORMATS, gib, render, render_table
-from ..report import Transfer, build_report
+from ..render.writers import REPORT_FORMATS
 from .options import estimate_options, run_options
 
 
@@ -17,6 +13,12 @@ from .options import estimate_options, run_options
 @estimate_options(REPORT_FORMATS)
 def estimate_command(model: str, revision: str | None, token: str | None, fmt: str, **kwargs) -> None:
     """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
+    # The stages are imported here, not at the top: `hubvram --help` should not load them (start-up time).
+    from ..fetch.load import load_snapshot
+    from ..model import facts_from_snapshot
+    from ..render import render
+    from ..report import Transfer, build_report
+
     options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
     snapshot = load_snapshot(model, revision=revision, token=token)
     report = build_report(facts_from_snapshot(snapshot), options, Transfer.of(snapshot))
@@ -27,6 +29,9 @@ def estimate_command(model: str, revision: str | None, token: str | None, fmt: s
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
 def gpus_command(fmt: str) -> None:
     """List the GPU catalog: usable memory of each card (what one process can allocate)."""
+    from ..gpus import load_catalog
+    from ..render.writers import gib, render_table
+
     headers = ["name", "vendor", "kind", "usable", "reported", "how usable was derived"]
     rows = [
         [g.name, g.vendor, g.kind, gib(g.memory_bytes) if fmt in ("table", "markdown") else g.memory_bytes]

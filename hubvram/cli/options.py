@@ -6,15 +6,18 @@ The accepted values come from the stages that define them (hubvram.dtypes, estim
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import click
 
 from ..dtypes import DTYPES, KV_CACHE_DTYPES, MIXED_PRECISION
 from ..errors import HubVramError
 from ..estimator.options import ATTENTION, MODES, OFFLOAD, OPTIMIZERS, EstimateOptions
-from ..gpus import parse_size, resolve_gpus
-from ..report import RunOptions
+from ..gpus.catalog import parse_size, resolve_gpus
 from .errors import set_debug
+
+if TYPE_CHECKING:
+    from ..report import RunOptions
 
 RUN_MODES = (*MODES, "both")
 
@@ -188,6 +191,8 @@ SCENARIO_FLAGS = (
 def run_options(**kwargs) -> RunOptions:
     """The parsed flags of `estimate_options` as one RunOptions, GPUs resolved (an unknown one fails here,
     before any request)."""
+    from ..report import RunOptions  # lazy: the report stage loads the estimator; `--help` needs neither
+
     settings = EstimateOptions(**{name: kwargs[name] for name in SCENARIO_FLAGS if name in kwargs})
     return RunOptions(
         mode=kwargs["mode"],

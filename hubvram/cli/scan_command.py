@@ -9,8 +9,7 @@ import time
 
 import click
 
-from ..render import SCAN_FORMATS, scan_columns, scan_line, scan_text
-from ..scan import in_input_order, read_done, read_model_list, scan
+from ..render.writers import SCAN_FORMATS
 from .errors import silence_stdout
 from .options import estimate_options, run_options
 
@@ -54,6 +53,10 @@ def scan_command(
     each --gpu (or the default GPUs). A model that cannot be read is a row with an `error` column;
     the exit status is 1 if any failed, 130 on Ctrl-C (JSONL rows written so far stay valid).
     """
+    # The stages are imported here, not at the top: `hubvram --help` should not load them (start-up time).
+    from ..render import render_scan, scan_columns, scan_line
+    from ..scan import in_input_order, read_done, read_model_list, scan
+
     options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
     suffix = os.path.splitext(output or "")[1].lower()
     fmt = fmt or _FORMAT_BY_SUFFIX.get(suffix, "table")
@@ -104,7 +107,7 @@ def scan_command(
             silence_stdout()
             ctx.exit(1)
     if fmt != "jsonl":
-        text = scan_text(in_input_order(rows), options, fmt)
+        text = render_scan(in_input_order(rows), options, fmt)
         if output:
             with open(output, "w", encoding="utf-8") as handle:
                 handle.write(text + "\n")

@@ -15,6 +15,7 @@ transformers implementations (the method of Korthikanti et al. 2022, "Reducing A
 Recomputation in Large Transformer Models", section 4) and checked against torch's memory profiler by
 ``benchmarks/accuracy.py``.
 
+    estimating.py   estimate(): the entry point
     options.py      EstimateOptions and the accepted values
     result.py       Estimate, the phases and the runtime overhead
     weights.py      bytes per parameter (precisions, optimizers), parameter split, LoRA
@@ -27,37 +28,32 @@ Recomputation in Large Transformer Models", section 4) and checked against torch
 
 from __future__ import annotations
 
-from dataclasses import replace
+import importlib
+from typing import Any
 
-from ..model.facts import ModelFacts
-from .activations import training_layer_bytes_per_token
-from .inference import estimate_inference
-from .kv_cache import kv_cache_bytes, kv_cache_bytes_per_token
-from .options import OPTIMIZERS, EstimateOptions, check_options
-from .result import COMPONENT_KEYS, Estimate
-from .training import estimate_training
-from .weights import (
-    lora_parameters,
-    optimizer_scratch_bytes_per_param,
-    optimizer_state_bytes_per_param,
-    stored_compute_dtype,
-    weight_bytes_per_param,
-)
+# Imported on first use (PEP 562): the CLI's flags need only options.py, and `hubvram --help` should not
+# load every formula to print them.
+_EXPORTS = {
+    "estimate": "estimating",
+    "COMPONENT_KEYS": "result",
+    "Estimate": "result",
+    "EstimateOptions": "options",
+    "OPTIMIZERS": "options",
+    "kv_cache_bytes": "kv_cache",
+    "kv_cache_bytes_per_token": "kv_cache",
+    "lora_parameters": "weights",
+    "optimizer_scratch_bytes_per_param": "weights",
+    "optimizer_state_bytes_per_param": "weights",
+    "stored_compute_dtype": "weights",
+    "training_layer_bytes_per_token": "activations",
+    "weight_bytes_per_param": "weights",
+}
 
 
-def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
-    """Peak GPU memory of ``options``' scenario for the model ``facts`` describes."""
-    check_options(options)
-    if options.mode == "inference":
-        result = estimate_inference(facts, options)
-    else:
-        result = estimate_training(facts, options)
-    if facts.architecture.is_encoder_decoder:
-        note = (
-            "encoder-decoder model: estimated as one stack of num_layers (cross-attention cache not counted)"
-        )
-        result = replace(result, notes=result.notes + (note,))
-    return result
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

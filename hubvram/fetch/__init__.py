@@ -14,21 +14,3 @@ limits.py       every cap and timeout
 """
 
 from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["RepoSnapshot", "load_snapshot"]
-
-
-def __getattr__(name: str) -> Any:
-    # Deliberately lazy: the model stage imports fetch.safetensors for its types, and `hubvram --help`
-    # should not compile the whole reader for that.
-    if name == "load_snapshot":
-        from .load import load_snapshot
-
-        return load_snapshot
-    if name == "RepoSnapshot":
-        from .snapshot import RepoSnapshot
-
-        return RepoSnapshot
-    raise AttributeError(f"module 'hubvram.fetch' has no attribute {name!r}")

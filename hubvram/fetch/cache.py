@@ -28,10 +28,21 @@ FORMAT_VERSION = 3
 
 
 def cache_root() -> Path:
-    from huggingface_hub import constants  # lazy: a cached answer should not pay for huggingface_hub
+    """HUBVRAM_CACHE, else `hubvram/` in huggingface_hub's cache (HF_HUB_CACHE, else HF_HOME/hub).
 
-    # Read at call time: HF_HUB_CACHE / HF_HOME may change after huggingface_hub was imported.
-    return Path(os.environ.get("HUBVRAM_CACHE") or Path(constants.HF_HUB_CACHE) / "hubvram")
+    The variables are read at call time, as huggingface_hub resolves them at its import: a variable set
+    later (a test, an embedding program) still counts, and a cached answer never imports huggingface_hub.
+    """
+    if os.environ.get("HUBVRAM_CACHE"):
+        return Path(os.environ["HUBVRAM_CACHE"]).expanduser()
+    hub_cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if not hub_cache and os.environ.get("HF_HOME"):
+        hub_cache = os.path.join(os.environ["HF_HOME"], "hub")
+    if not hub_cache:
+        from huggingface_hub import constants  # lazy: only when no variable says where
+
+        hub_cache = constants.HF_HUB_CACHE
+    return Path(hub_cache).expanduser() / "hubvram"
 
 
 def ttl_seconds() -> float:

@@ -48,6 +48,7 @@ _EMBEDDING_SUFFIXES = (
     "shared.weight",
     "embed_in.weight",
 )
+_PACKED_DTYPES = frozenset({"I32", "U32", "U8"})  # the only storage _unpacked reads as packed values
 _LM_HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight")
 
 
@@ -97,9 +98,6 @@ def _is_buffer(name: str, shape: tuple[int, ...]) -> bool:
 
 def _is_quant_aux(name: str) -> bool:
     return name.endswith(_QUANT_AUX_SUFFIXES) or ".quant_state." in name
-
-
-_PACKED_DTYPES = frozenset({"I32", "U32", "U8"})  # the only storage _unpacked reads as packed values
 
 
 def _unpacked(tensor: TensorInfo, arch: Architecture) -> tuple[str, int]:

@@ -7,32 +7,28 @@ scan_text.py    `hubvram scan`: one row per model
 
 from __future__ import annotations
 
-from ..report import Report
-from .report_text import report_csv, report_text, scenario_label
-from .scan_text import scan_columns, scan_line, scan_text
-from .writers import gib, json_text, render_table
+import importlib
+from typing import Any
 
-REPORT_FORMATS = ("table", "json", "csv", "markdown")
-SCAN_FORMATS = ("table", "csv", "json", "jsonl", "markdown")
+# Imported on first use (PEP 562): `hubvram --help` needs only the format names of writers.py.
+_EXPORTS = {
+    "render": "report_text",
+    "report_csv": "report_text",
+    "scenario_label": "report_text",
+    "scan_columns": "scan_text",
+    "scan_line": "scan_text",
+    "render_scan": "scan_text",
+    "REPORT_FORMATS": "writers",
+    "SCAN_FORMATS": "writers",
+    "gib": "writers",
+    "json_text": "writers",
+    "render_table": "writers",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-def render(report: Report, fmt: str) -> str:
-    """One model's report in `fmt` (one of REPORT_FORMATS)."""
-    if fmt == "json":
-        return json_text(report.to_dict())
-    if fmt == "csv":
-        return report_csv(report)
-    return report_text(report, fmt)
-
-
-__all__ = [
-    "REPORT_FORMATS",
-    "SCAN_FORMATS",
-    "gib",
-    "render",
-    "render_table",
-    "scan_columns",
-    "scan_line",
-    "scan_text",
-    "scenario_label",
-]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

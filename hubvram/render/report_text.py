@@ -7,7 +7,7 @@ from ..estimator import COMPONENT_KEYS, Estimate
 from ..gpus import Fit
 from ..model import ModelFacts
 from ..report import Report, dtype_label
-from .writers import GIB, csv_text, gib, table_text
+from .writers import GIB, csv_text, gib, json_text, table_text
 
 
 def component_keys(estimates) -> tuple[str, ...]:
@@ -35,7 +35,16 @@ def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def report_text(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str) -> str:
+    """One model's report in `fmt` (one of writers.REPORT_FORMATS)."""
+    if fmt == "json":
+        return json_text(report.to_dict())
+    if fmt == "csv":
+        return report_csv(report)
+    return _text(report, fmt)
+
+
+def _text(report: Report, fmt: str) -> str:
     """The facts, the breakdown and the fit table, as plain text ("table") or markdown."""
     parts = [_summary(report, markdown=fmt == "markdown"), _breakdown(report, fmt), _fit_table(report, fmt)]
     return "\n\n".join(parts)

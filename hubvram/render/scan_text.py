@@ -16,7 +16,7 @@ def scan_columns(rows: Sequence[ScanRow], options: RunOptions) -> tuple[tuple[st
     return keys, tuple(gpu.name for gpu in options.held_against())
 
 
-def scan_text(rows: Sequence[ScanRow], options: RunOptions, fmt: str) -> str:
+def render_scan(rows: Sequence[ScanRow], options: RunOptions, fmt: str) -> str:
     """Rows as a table, markdown, CSV, JSON or JSONL (the CLI streams JSONL row by row: scan_line)."""
     keys, names = scan_columns(rows, options)
     if fmt == "json":

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 GIB = 2**30
+REPORT_FORMATS = ("table", "json", "csv", "markdown")  # hubvram MODEL, hubvram gpus
+SCAN_FORMATS = ("table", "csv", "json", "jsonl", "markdown")  # hubvram scan
 
 
 def gib(nbytes: int | float) -> str:

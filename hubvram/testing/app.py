@@ -51,6 +51,9 @@ EXPANDABLE_MODEL_FIELDS = frozenset(
     }
 )
 
+METADATA_ANSWERS_KEPT = 64
+SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
 
 class HubApp:
     """Routes a request to a `Response`. Pure with respect to the socket: `Handler` writes it."""
@@ -350,7 +353,3 @@ class HubApp:
             while len(kept) >= METADATA_ANSWERS_KEPT:
                 del kept[next(iter(kept))]
             kept[key] = value
-
-
-METADATA_ANSWERS_KEPT = 64
-SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

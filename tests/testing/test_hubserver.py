@@ -1,4 +1,4 @@
-"""The fake Hub in tests/hubserver.py, exercised through the real huggingface_hub client."""
+"""The fake Hub (hubvram.testing), exercised through the real huggingface_hub client."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx2
 import huggingface_hub.utils._http as hf_http
 import pytest
-from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url
+from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+from huggingface_hub import hf_hub_download as _hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -27,6 +28,13 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import get_session, http_backoff
 
 from hubvram.testing import FIXTURE_TOKEN, HubServer, safetensors_header
+
+
+def hf_hub_download(*args, **kwargs):
+    """huggingface_hub's download into this test's HF_HOME (cache_dir: its public per-call setting)."""
+    kwargs.setdefault("cache_dir", os.path.join(os.environ["HF_HOME"], "hub"))
+    return _hf_hub_download(*args, **kwargs)
+
 
 CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64}
 TINY_TENSORS = {"model.embed_tokens.weight": ("BF16", [32, 8]), "lm_head.weight": ("F32", [32, 8])}
@@ -590,7 +598,8 @@ def test_command_line_prints_the_endpoint_and_stops_on_sigterm(make_repo):
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(Path(__file__).with_name("hubserver.py")),
+            "-m",
+            "hubvram.testing",
             "--root",
             str(make_repo.root),
             "--port",

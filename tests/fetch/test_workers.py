@@ -21,7 +21,7 @@ from hubvram.fetch import limits, workers
 from hubvram.fetch.safetensors import sharded_files
 from hubvram.report import RunOptions
 
-QWEN3_MOE = Path(__file__).resolve().parent.parent / "fixtures" / "hub" / "Qwen" / "Qwen3-30B-A3B" / "files"
+QWEN3_MOE = Path(__file__).resolve().parents[2] / "fixtures" / "hub" / "Qwen" / "Qwen3-30B-A3B" / "files"
 
 
 def metadata_answer(headers: dict) -> bytes:

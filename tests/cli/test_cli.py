@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hubvram.cli import cli
 from hubvram.testing import FIXTURE_TOKEN
 
-LOCAL_TINY = str(Path(__file__).resolve().parent.parent / "fixtures" / "local" / "tiny-llama")
+LOCAL_TINY = str(Path(__file__).resolve().parents[2] / "fixtures" / "local" / "tiny-llama")
 
 
 def run(*args: str, **env: str):

@@ -1,0 +1,94 @@
+"""User input on the command line: repo ids, paths, GPU names, sizes and option values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import (
+    one_error_line,
+    run,
+    usage_error,
+)
+
+from hubvram.cli.options import MAX_BATCH_SIZE, MAX_SEQ_LEN
+from hubvram.dtypes import DTYPES
+from hubvram.estimator.options import OPTIMIZERS
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "org/na me",
+        "org//name",
+        "a/b/c",
+        "org/name\x1b[31m",
+        "https://huggingface.co/org/name",
+        "x" * 300 + "/y",
+        "o/--",
+    ],
+)
+def test_malformed_repo_ids_are_usage_errors_before_any_request(hub, model):
+    line = one_error_line(run(model), 2)
+    assert "is not a Hub repo id: use 'org/name'" in line
+    assert "\x1b" not in line and len(line) < 250
+    assert hub.requests == []
+
+
+def test_a_missing_local_path_says_so(tmp_path):
+    line = one_error_line(run(str(tmp_path / "nope")), 2)
+    assert line.endswith("nope is not a directory")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "text"),
+    [
+        ("RTX 4900", "did you mean RTX 4090"),
+        ("H10O", "did you mean H100"),
+        ("zzzz", "unknown GPU 'zzzz'; not in the catalog; give its memory with --gpu-memory"),
+    ],
+)
+def test_unknown_gpu_names_suggest_the_closest(gpu, text):
+    local = str(Path(__file__).resolve().parents[2] / "fixtures" / "local" / "tiny-llama")
+    line = one_error_line(run(local, "--gpu", gpu), 2)
+    assert text in line
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--batch-size", "0"], "must be a positive integer"),
+        (["--batch-size", "-5"], "must be a positive integer"),
+        (["--batch-size", str(MAX_BATCH_SIZE + 1)], f"must be at most {MAX_BATCH_SIZE:,}"),
+        (["--batch-size", "1e6"], "'1e6' is not a valid integer"),
+        (["--batch-size", "9" * 400], "must be at most"),
+        (["--seq-len", "-1"], "must be a positive integer"),
+        (["--seq-len", str(MAX_SEQ_LEN + 1)], f"must be at most {MAX_SEQ_LEN:,}"),
+        (["--seq-len", "lots"], "'lots' is not a valid integer"),
+    ],
+)
+def test_absurd_sizes_are_usage_errors(args, text):
+    result = run("org/name", *args)
+    output = usage_error(result)
+    assert text in output
+    assert f"--{args[0].lstrip('-')}" in output
+
+
+def test_the_largest_allowed_sizes_still_estimate():
+    local = str(Path(__file__).resolve().parents[2] / "fixtures" / "local" / "tiny-llama")
+    result = run(
+        local, "--format", "json", "--batch-size", str(MAX_BATCH_SIZE), "--seq-len", str(MAX_SEQ_LEN)
+    )
+    assert result.exit_code == 0, result.output
+    assert all(e["total"] > 0 for e in json.loads(result.output)["estimates"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "accepted"), [("--dtype", "fp12", DTYPES), ("--optimizer", "lion", OPTIMIZERS)]
+)
+def test_unknown_dtype_or_optimizer_lists_the_accepted_values(flag, value, accepted):
+    output = usage_error(run("org/name", flag, value))
+    assert f"'{value}' is not one of" in output
+    for choice in accepted:
+        assert f"'{choice}'" in output

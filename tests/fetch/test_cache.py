@@ -1,0 +1,62 @@
+"""hubvram's cache of what it read: by repo and commit, a branch re-checked after a TTL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hubvram.fetch import cache
+from hubvram.fetch.local import read_local
+
+TINY_LLAMA = Path(__file__).resolve().parents[2] / "fixtures" / "local" / "tiny-llama"
+SHA = "a" * 40
+
+
+def test_a_snapshot_comes_back_as_it_was_stored():
+    snapshot = read_local(TINY_LLAMA)
+    cache.store("org/tiny", SHA, snapshot.cacheable())
+    fields = cache.load("org/tiny", SHA)
+    assert fields is not None
+    assert fields["config"] == snapshot.config
+    assert fields["weight_files"][0].tensors == snapshot.weight_files[0].tensors
+    assert (fields["weights_format"], fields["components"]) == ("safetensors", ())
+    assert cache.load("org/tiny", "b" * 40) is None  # another commit: not cached
+
+
+def test_a_damaged_entry_is_refetched_not_trusted():
+    snapshot = read_local(TINY_LLAMA)
+    cache.store("org/tiny", SHA, snapshot.cacheable())
+    path = cache.cache_root() / "models--org--tiny" / "snapshots" / f"{SHA}.json"
+    record = json.loads(path.read_text())
+    name, size, metadata, rows = record["weight_files"][0]
+    rows[1][3] = rows[0][3]  # two tensors now overlap
+    path.write_text(json.dumps(record))
+    assert cache.load("org/tiny", SHA) is None
+    path.write_text("{not json")
+    assert cache.load("org/tiny", SHA) is None
+
+
+def test_a_branch_is_trusted_for_the_ttl_and_a_commit_for_ever(monkeypatch):
+    cache.remember_ref("org/tiny", "main", SHA)
+    assert cache.cached_sha("org/tiny", None) == SHA  # None means main
+    monkeypatch.setenv("HUBVRAM_CACHE_TTL", "0")
+    assert cache.cached_sha("org/tiny", "main") is None  # stale: re-check
+    assert cache.cached_sha("org/tiny", "main", fresh_only=False) == SHA  # offline uses it anyway
+    assert cache.cached_sha("org/tiny", "c" * 40) == "c" * 40  # a commit names itself
+
+
+def test_the_cache_follows_the_variables_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    assert cache.cache_root() == tmp_path / "home" / "hub" / "hubvram"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hubcache"))
+    assert cache.cache_root() == tmp_path / "hubcache" / "hubvram"
+    monkeypatch.setenv("HUBVRAM_CACHE", str(tmp_path / "mine"))
+    assert cache.cache_root() == tmp_path / "mine"
+
+
+def test_an_unwritable_cache_is_skipped_silently(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("HUBVRAM_CACHE", str(blocker / "below-a-file"))
+    cache.store("org/tiny", SHA, read_local(TINY_LLAMA).cacheable())  # no exception
+    assert cache.load("org/tiny", SHA) is None
