@@ -186,7 +186,8 @@ def test_range_answered_with_the_whole_file_stops_after_the_header(hub):
     facts = read_qwen()
     assert facts.parameters.total == QWEN_PARAMS
     hub.wait_idle(5)
-    weights = resolve_requests(hub, ".safetensors")
+    # Qwen's only: a cancelled read of the test before may still reach the server on a loaded machine
+    weights = [r for r in resolve_requests(hub, ".safetensors") if r.path.startswith(f"/{QWEN}/")]
     assert [r.status for r in weights] == [200, 200]  # both ranges ignored
     header = 35_560  # 8 + the declared 35,552 bytes
     file_size = 1_503_300_328
