@@ -14,7 +14,7 @@ import posixpath
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -42,7 +42,7 @@ from .gguf_types import (
 MAX_HEADER_BYTES = 64 * 2**20
 FIRST_READ = 256 * 2**10  # the first request: a whole small header, or the start of the tokens
 READ_SLACK = 64 * 2**10  # added to each later request's estimate: chat templates, estimate error
-ARRAY_MARGIN = 1.2  # the rest of a string array, at its running average, times this
+ARRAY_MARGIN = 1.3  # the rest of a string array, at its running average, times this
 KV_GUESS, TENSOR_GUESS = 96, 72  # bytes of an unread small key/value pair, of a tensor info
 MAX_KEPT_ITEMS = 1024  # longer arrays (tokens, merges, scores) keep only their type and length
 GGML_MAX_DIMS, GGML_MAX_NAME = 4, 64  # ggml/include/ggml.h
@@ -518,12 +518,12 @@ def gguf_variants(paths: Sequence[str], sizes: Mapping[str, int] | None = None) 
         files = tuple(parts[n] for n in sorted(parts))
         size = sum(sizes.get(f, 0) for f in files) if sizes is not None else None
         found.append(GgufVariant(name, files, missing, size))
-    names = [v.name.upper() for v in found]
-    found = [
-        v if names.count(v.name.upper()) == 1 else GgufVariant(_stem(v.files[0]), v.files, v.missing, v.size)
+    found.sort(key=lambda v: ((v.size, v.name) if sizes is not None else _size_rank(v.name)) + v.files[:1])
+    names = [v.name.upper() for v in found]  # a label twice (two folders): name them by path
+    return [
+        v if names.count(v.name.upper()) == 1 else GgufVariant(_stem(v.files[0]), *astuple(v)[1:])
         for v in found
     ]
-    return sorted(found, key=lambda v: (v.size, v.name) if sizes is not None else _size_rank(v.name))
 
 
 def gguf_projectors(paths: Sequence[str]) -> list[str]:
