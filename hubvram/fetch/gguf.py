@@ -20,22 +20,7 @@ from typing import NamedTuple
 
 from ..errors import MalformedHeader, UsageError
 from ..errors import printable as _short
-from .gguf_types import (
-    ARCH_KEYS,
-    ARRAY,
-    GENERAL_KEYS,
-    GGML_TYPE_BY_NAME,
-    GGML_TYPES,
-    LLAMA_FTYPE_GUESSED,
-    LLAMA_FTYPES,
-    MIX_BASE,
-    MIX_RANK,
-    REMOVED_GGML_TYPES,
-    STRING,
-    SWA_DEFAULTS,
-    UINT32,
-    VALUE_TYPES,
-)
+from . import gguf_types as gt
 
 # A cap on the header, like huggingface.js packages/gguf's 50 MB: real headers run 0.05 MB (mmproj)
 # to 16 MB (Gemma 4: 262,144 tokens + 514,906 merges); 64 MiB leaves 4x room and bounds a hostile file.
@@ -72,7 +57,7 @@ class GgufTensor(NamedTuple):
 
     @property
     def type_name(self) -> str:
-        return GGML_TYPES[self.ggml_type].name
+        return gt.GGML_TYPES[self.ggml_type].name
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -276,7 +261,7 @@ def read_gguf_header(
         if key in metadata:
             raise MalformedHeader(f"{filename}: GGUF header has key '{_short(key)}' twice")
         (vtype,) = src.take(u32, f"key '{_short(key)}'")
-        if key == "general.alignment" and vtype != UINT32:
+        if key == "general.alignment" and vtype != gt.UINT32:
             raise MalformedHeader(f"{filename}: general.alignment must be a u32, not type {vtype}")
         metadata[key] = None  # seen: the read-ahead no longer expects it
         metadata[key] = _value(src, vtype, key, e, u32, u64)
@@ -324,25 +309,25 @@ def _version(raw: bytes, filename: str) -> tuple[int, bool]:
 
 def _value(src: _Source, vtype: int, key: str, e: str, u32: struct.Struct, u64: struct.Struct) -> object:
     what = f"key '{_short(key)}'"
-    if vtype == STRING:
+    if vtype == gt.STRING:
         return src.string(what, u64).decode("utf-8", "replace")
-    if vtype != ARRAY:
-        if vtype not in VALUE_TYPES:
+    if vtype != gt.ARRAY:
+        if vtype not in gt.VALUE_TYPES:
             raise MalformedHeader(f"{src.filename}: key '{_short(key)}' has unknown value type {vtype}")
-        return src.take(struct.Struct(e + VALUE_TYPES[vtype][1]), what)[0]
+        return src.take(struct.Struct(e + gt.VALUE_TYPES[vtype][1]), what)[0]
     itype, count = src.take(struct.Struct(e + "IQ"), what)
-    if itype == ARRAY:
+    if itype == gt.ARRAY:
         raise MalformedHeader(
             f"{src.filename}: key '{_short(key)}' is an array of arrays (llama.cpp refuses them)"
         )
-    if itype not in VALUE_TYPES:
+    if itype not in gt.VALUE_TYPES:
         raise MalformedHeader(f"{src.filename}: key '{_short(key)}' is an array of unknown type {itype}")
     if count > MAX_ARRAY_ITEMS:
         raise MalformedHeader(
             f"{src.filename}: key '{_short(key)}' declares {count:,} items, over llama.cpp's 2**30"
         )
-    name, fmt = VALUE_TYPES[itype]
-    if itype == STRING:
+    name, fmt = gt.VALUE_TYPES[itype]
+    if itype == gt.STRING:
         if src.pos + 8 * count > src.limit:
             raise src.past_end(what)
         if count <= MAX_KEPT_ITEMS:
@@ -384,9 +369,13 @@ def _tensor_infos(
         *dims, code, offset = src.take(tail[n_dims], what)
         if any(d >= _I64 for d in dims) or math.prod(dims) >= _I64:
             raise MalformedHeader(f"{fname}: {what} declares an impossible shape {dims}")
-        gtype = GGML_TYPES.get(code)
+        gtype = gt.GGML_TYPES.get(code)
         if gtype is None:
-            gone = f" ({REMOVED_GGML_TYPES[code]}, removed from ggml)" if code in REMOVED_GGML_TYPES else ""
+            gone = (
+                f" ({gt.REMOVED_GGML_TYPES[code]}, removed from ggml)"
+                if code in gt.REMOVED_GGML_TYPES
+                else ""
+            )
             raise MalformedHeader(f"{fname}: {what} has unknown ggml type {code}{gone}")
         ne0 = dims[0] if dims else 1
         if ne0 % gtype.block_size:
@@ -416,20 +405,22 @@ def gguf_architecture(metadata: Mapping[str, object]) -> dict[str, object]:
 
     Per-layer keys (head counts, feed-forward lengths) come back as tuples. head_dim defaults as in
     llama-model.cpp (embedding_length / head_count of layer 0); vocab_size falls back to the tokens
-    array's length (src/models/llama.cpp); sliding_window_layers follows SWA_DEFAULTS.
+    array's length (src/models/llama.cpp); sliding_window_layers follows gt.SWA_DEFAULTS.
     """
     arch = metadata.get("general.architecture")
     out: dict[str, object] = {"model_type": arch} if isinstance(arch, str) else {}
-    for field, key in GENERAL_KEYS:
+    for field, key in gt.GENERAL_KEYS:
         if key in metadata:
             out[field] = metadata[key]
     ftype = out.get("file_type")
     if isinstance(ftype, int):
-        name = LLAMA_FTYPES.get(ftype & ~LLAMA_FTYPE_GUESSED, f"UNKNOWN_{ftype & ~LLAMA_FTYPE_GUESSED}")
-        out["file_type_name"] = name + (" (guessed)" if ftype & LLAMA_FTYPE_GUESSED else "")
+        name = gt.LLAMA_FTYPES.get(
+            ftype & ~gt.LLAMA_FTYPE_GUESSED, f"UNKNOWN_{ftype & ~gt.LLAMA_FTYPE_GUESSED}"
+        )
+        out["file_type_name"] = name + (" (guessed)" if ftype & gt.LLAMA_FTYPE_GUESSED else "")
     if not isinstance(arch, str):
         return out
-    for field, suffix in ARCH_KEYS:
+    for field, suffix in gt.ARCH_KEYS:
         value = metadata.get(f"{arch}.{suffix}")
         if value is not None and not isinstance(value, GgufArray):
             out[field] = value
@@ -444,7 +435,7 @@ def gguf_architecture(metadata: Mapping[str, object]) -> dict[str, object]:
         out["qk_rope_head_dim"] = out["rope_dim"]
     layers = _sliding_layers(arch, out)
     if layers is not None:
-        default = SWA_DEFAULTS.get(arch)
+        default = gt.SWA_DEFAULTS.get(arch)
         out["sliding_window_layers"] = layers
         out["sliding_window_type"] = default.kind if default else "standard"
         if default and default.window and (arch == "llama4" or "sliding_window" not in out):
@@ -460,7 +451,7 @@ def _sliding_layers(arch: str, fields: Mapping[str, object]) -> tuple[bool, ...]
     )
     if isinstance(pattern, tuple):
         return tuple(bool(x) for x in pattern)  # an explicit per-layer list (gemma4, step35, ...)
-    default = SWA_DEFAULTS.get(arch)
+    default = gt.SWA_DEFAULTS.get(arch)
     if default is None or not isinstance(n_layer, int) or default.when == "array":
         return None
     if (default.when == "window" and not (isinstance(window, int) and window > 0)) or (
@@ -566,7 +557,7 @@ def _size_rank(name: str) -> tuple[float, int, str]:
     if "_K_" in label:  # a K-quant mix: Q4_K_M is mostly Q4_K
         base = label.partition("_K_")[0] + "_K"
     else:
-        base = MIX_BASE.get(label, label)
-    code = GGML_TYPE_BY_NAME.get(base)
-    bits = GGML_TYPES[code].bits_per_weight if code is not None else math.inf
-    return bits, MIX_RANK.get(mix, 3), name
+        base = gt.MIX_BASE.get(label, label)
+    code = gt.GGML_TYPE_BY_NAME.get(base)
+    bits = gt.GGML_TYPES[code].bits_per_weight if code is not None else math.inf
+    return bits, gt.MIX_RANK.get(mix, 3), name

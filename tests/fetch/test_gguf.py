@@ -812,6 +812,10 @@ def test_pick_variant():
 def test_type_tables_match_gguf_py():
     constants = pytest.importorskip("gguf.constants")
     for qtype, (block, size) in constants.GGML_QUANT_SIZES.items():
+        # gguf 0.19.0 gives Q8_1 40 bytes; ggml-common.h's block_q8_1 is 2 x f16 + 32 = 36, and
+        # gguf-py's own constants.py says 2 + 2 + 32 since. No file stores Q8_1 (a matmul scratch type).
+        if qtype.name == "Q8_1" and size == 40:
+            continue
         assert GGML_TYPES[int(qtype)][1:] == (block, size), qtype.name
         assert GGML_TYPES[int(qtype)].name == qtype.name
     for ftype in constants.LlamaFileType:
