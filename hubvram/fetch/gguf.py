@@ -428,9 +428,12 @@ def gguf_architecture(metadata: Mapping[str, object]) -> dict[str, object]:
     if "vocab_size" not in out and isinstance(tokens, (tuple, GgufArray)):
         out["vocab_size"] = tokens.count if isinstance(tokens, GgufArray) else len(tokens)
     heads = out.get("num_attention_heads")
+    if heads is not None and "num_key_value_heads" not in out:
+        out["num_key_value_heads"] = heads  # llama-model.cpp: "n_head_kv is optional, default to n_head"
     head0 = heads[0] if isinstance(heads, tuple) and heads else heads
-    if "head_dim" not in out and isinstance(head0, int) and head0 and isinstance(out.get("hidden_size"), int):
-        out["head_dim"] = out["hidden_size"] // head0
+    if isinstance(head0, int) and head0 and isinstance(out.get("hidden_size"), int):
+        out.setdefault("head_dim", out["hidden_size"] // head0)  # llama-model.cpp n_embd_head_k default
+        out.setdefault("value_head_dim", out["hidden_size"] // head0)  # and n_embd_head_v
     if "kv_lora_rank" in out and "rope_dim" in out:  # MLA: the rotary part of each key head
         out["qk_rope_head_dim"] = out["rope_dim"]
     layers = _sliding_layers(arch, out)

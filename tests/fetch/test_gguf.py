@@ -158,7 +158,15 @@ def test_llama2_architecture_fields():
         "rope_dim": 128,
         "vocab_size": 32_000,  # no llama.vocab_size key: the tokens array's length
         "head_dim": 128,  # no key_length: 4096 / 32, as llama-model.cpp defaults it
+        "value_head_dim": 128,
     }
+
+
+def test_kv_heads_default_to_heads():
+    arch = arch_of(
+        {"general.architecture": "gpt2", "gpt2.attention.head_count": 12, "gpt2.embedding_length": 768}
+    )
+    assert (arch["num_key_value_heads"], arch["head_dim"], arch["value_head_dim"]) == (12, 64, 64)
 
 
 @pytest.mark.parametrize("build", [llama2_header, llama3_header], ids=["llama2-0.7MB", "llama3-8MB"])
@@ -620,6 +628,7 @@ def test_deepseek2_mla_fields():
         }
     )
     assert arch["kv_lora_rank"] == 512 and arch["qk_rope_head_dim"] == 64 and arch["head_dim"] == 576
+    assert arch["value_head_dim"] == 512
     assert (arch["qk_head_dim_mla"], arch["v_head_dim_mla"], arch["q_lora_rank"]) == (192, 128, 1536)
     assert (arch["num_shared_experts"], arch["first_dense_layers"], arch["nextn_predict_layers"]) == (1, 3, 1)
     assert arch["vocab_size"] == 129280 and arch["file_type_name"] == "MOSTLY_Q8_0 (guessed)"
