@@ -405,7 +405,7 @@ def gguf_architecture(metadata: Mapping[str, object]) -> dict[str, object]:
 
     Per-layer keys (head counts, feed-forward lengths) come back as tuples. head_dim defaults as in
     llama-model.cpp (embedding_length / head_count of layer 0); vocab_size falls back to the tokens
-    array's length (src/models/llama.cpp); sliding_window_layers follows gt.SWA_DEFAULTS.
+    array's length (src/models/llama.cpp); sliding_window_layers follows gguf_types.SWA_DEFAULTS.
     """
     arch = metadata.get("general.architecture")
     out: dict[str, object] = {"model_type": arch} if isinstance(arch, str) else {}
@@ -455,7 +455,11 @@ def _sliding_layers(arch: str, fields: Mapping[str, object]) -> tuple[bool, ...]
     if isinstance(pattern, tuple):
         return tuple(bool(x) for x in pattern)  # an explicit per-layer list (gemma4, step35, ...)
     default = gt.SWA_DEFAULTS.get(arch)
-    if default is None or not isinstance(n_layer, int) or default.when == "array":
+    if (
+        default is None
+        or default.when == "array"
+        or not (isinstance(n_layer, int) and 0 < n_layer <= gt.LLAMA_MAX_LAYERS)
+    ):
         return None
     if (default.when == "window" and not (isinstance(window, int) and window > 0)) or (
         default.when == "unless_zero" and window == 0

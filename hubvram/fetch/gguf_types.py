@@ -194,6 +194,8 @@ class SwaDefault(NamedTuple):
     window: int | None = None  # n_swa llama.cpp assumes when the key is absent (forced for llama4)
 
 
+LLAMA_MAX_LAYERS = 512  # src/llama-hparams.h; llama-model.cpp asserts 0 < block_count <= it
+
 # src/models/<arch>.cpp load_arch_hparams (load_swa_pattern / set_swa_pattern in llama-hparams.cpp).
 # A `{arch}.attention.sliding_window_pattern` key overrides the period (u32) or lists layers (bools).
 SWA_DEFAULTS: Mapping[str, SwaDefault] = {

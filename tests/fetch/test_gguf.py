@@ -695,6 +695,7 @@ SLIDING = {
         (False, True, True, True, False),
         4096,
     ),
+    "a hostile layer count builds no list": ({"gemma2.block_count": 2**32 - 1}, None, None),
     "qwen2 ignores its window": (
         {"qwen2.block_count": 2, "qwen2.attention.sliding_window": 4096},
         None,
