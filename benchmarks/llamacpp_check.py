@@ -434,6 +434,8 @@ LOG_PATTERNS = {
     ),
     "output_buffer": re.compile(r"llama_context:\s+(\S+)\s+output buffer size =\s+([\d.]+) MiB"),
     "compute_buffer": re.compile(r"sched_reserve:\s+(\S+) compute buffer size =\s+([\d.]+) MiB"),
+    # the destructor's debug line has 4 decimals
+    "compute_buffer_exact": re.compile(r"~llama_context:\s+(\S+) compute buffer size is\s+([\d.]+) MiB"),
     "n_ctx": re.compile(r"llama_context: n_ctx\s+= (\d+)"),
     "n_ctx_seq": re.compile(r"llama_context: n_ctx_seq\s+= (\d+)"),
     "flash_attn": re.compile(r"llama_context: flash_attn\s+= (\w+)"),

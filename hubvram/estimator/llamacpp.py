@@ -465,8 +465,8 @@ def compute_buffer(
       place) and ``kqv`` f32 ``head_dim_v x T x n_head``; with flash attention Q and the result,
       ``(head_dim_k + head_dim_v) x n_head x T`` f32;
     - FFN (build_ffn): the residual plus up, gate and the GLU output, ``3 x n_ff x T`` f32 (ungated:
-      up and down, ``n_ff + n_embd``); MoE (build_moe_ffn) ``3 x n_ff_exp x n_expert_used x T`` plus the
-      router logits, with the normed input kept for the shared expert;
+      up and down, ``n_ff + n_embd``); MoE (build_moe_ffn) ``3 x n_ff_exp x n_expert_used x T``, with
+      the normed input kept for the shared expert;
     - output: the final norm ``n_embd x n_out`` and the logits ``n_vocab x n_out`` f32 (n_out =
       min(T, n_outputs_max), so T for a prompt ubatch: e.g. 250.5 MiB for a 128,256-token vocabulary
       at ubatch 512); the masks are freed by then.
@@ -543,11 +543,11 @@ def compute_buffer(
         moe = model.n_expert > 0 and il >= model.n_layer_dense_lead
         if moe:
             F = model.n_ff_exp * model.n_expert_used
-            # ffn_inp, the router logits [n_expert, T], then up, gate and swiglu, each
-            # [n_ff_exp, n_expert_used, T]; a shared expert keeps the normed input alive meanwhile
-            # and then runs beside the routed experts' output
+            # ffn_inp, then up, gate and swiglu, each [n_ff_exp, n_expert_used, T] (the router's
+            # [n_expert, T] logits are freed by then); a shared expert keeps the normed input alive
+            # meanwhile and then runs beside the routed experts' output
             shared = E * T * f32 if model.n_ff_shexp else 0
-            work = E * T * f32 + shared + model.n_expert * T * f32 + 3 * F * T * f32
+            work = E * T * f32 + shared + 3 * F * T * f32
             if model.n_ff_shexp:
                 work = max(work, 3 * E * T * f32 + 3 * model.n_ff_shexp * T * f32)
         else:
@@ -559,7 +559,8 @@ def compute_buffer(
         ffn = max(ffn, work + copy_ffn)
 
     # result_norm [n_embd, n_out] and result_output = mul_mat(output, cur): f32 [n_vocab, n_out]
-    output = E * n_out * f32 + model.n_vocab * n_out * f32
+    # (+ out_ids, I32 [n_outputs], which stays below them)
+    output = E * n_out * f32 + model.n_vocab * n_out * f32 + n_out * 4
     copy_out = 0
     if copy_output:
         copy_out = model.token_embd_bytes if model.tied_embeddings else model.output_bytes
