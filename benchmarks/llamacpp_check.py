@@ -348,6 +348,7 @@ CASES += [
     dict(model="llama-v2k", n_ctx=512, fa="off"),
     dict(model="llama-v2k", n_ctx=8192, fa="off", n_seq=4),
     dict(model="llama-v2k", n_ctx=0, fa="on"),
+    dict(model="llama-v2k", n_ctx=4096, fa="auto"),
     dict(model="llama-moe-v2k", n_ctx=4096, fa="on"),
     dict(model="llama-moe-v2k", n_ctx=1024, fa="off"),
     dict(model="deepseek2-mla", n_ctx=4096, fa="on"),
@@ -501,25 +502,28 @@ def estimate_for(c: dict, model_dir: Path):
 
 def table(results_path: Path, model_dir: Path) -> str:
     rows = [
-        "| case | KV MiB measured / model | compute MiB measured / model | output MiB measured / model "
-        "| weights MiB measured / model |",
-        "|---|---|---|---|---|",
+        "| case | KV MiB meas. / model | output MiB meas. / model | weights MiB meas. / model "
+        "| compute MiB measured | compute MiB model | model - measured |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in json.loads(results_path.read_text()):
         log = r["log"]
         if r["rc"] != 0:
-            rows.append(f"| {r['name']} | failed (rc {r['rc']}) | | | |")
+            rows.append(f"| {r['name']} | failed (rc {r['rc']}) | | | | | |")
             continue
         est = estimate_for(r["case"], model_dir)
         kv_meas = sum(float(x[1]) for x in log.get("kv_buffer", []))
-        comp_meas = sum(float(x[1]) for x in log.get("compute_buffer", []))
         out_meas = sum(float(x[1]) for x in log.get("output_buffer", []))
         w_meas = sum(float(x[1]) for x in log.get("model_buffers", []))
+        comp = log.get("compute_buffer_exact") or log.get("compute_buffer", [])
+        comp_meas = sum(float(x[1]) for x in comp)
         h = est.host
+        diff = h.compute / MiB - comp_meas
+        slot = est.compute_terms.embd / MiB
         rows.append(
-            f"| {r['name']} | {kv_meas:.2f} / {h.kv_cache / MiB:.2f} "
-            f"| {comp_meas:.2f} / {h.compute / MiB:.2f} "
-            f"| {out_meas:.2f} / {h.output / MiB:.2f} | {w_meas:.2f} / {h.weights / MiB:.2f} |"
+            f"| {r['name']} | {kv_meas:.2f} / {h.kv_cache / MiB:.2f} | {out_meas:.2f} / {h.output / MiB:.2f} "
+            f"| {w_meas:.2f} / {h.weights / MiB:.2f} | {comp_meas:.4f} | {h.compute / MiB:.4f} "
+            f"| {diff:+.4f} ({diff / slot:+.1f} slots) |"
         )
     return "\n".join(rows)
 

@@ -378,6 +378,7 @@ MEASURED = [
     ("llama-v2k", dict(n_ctx=512, flash_attn="off"), 0.50, 0.01, 11.46, 11.7598, 0),
     ("llama-v2k", dict(n_ctx=8192, flash_attn="off", n_seq=4), 8.00, 0.03, 11.46, 38.7598, 0),
     ("llama-v2k", dict(n_ctx=0, flash_attn="on"), 32.00, 0.01, 11.46, 42.2637, 0),
+    ("llama-v2k", dict(n_ctx=4096, flash_attn="auto"), 4.00, 0.01, 11.46, 14.2637, 0),  # resolved: on
     ("llama-moe-v2k", dict(n_ctx=4096, flash_attn="on"), 4.00, 0.01, 27.24, 12.0137, 0),
     ("llama-moe-v2k", dict(n_ctx=1024, flash_attn="off"), 1.00, 0.01, 27.24, 20.7598, 0),
     ("deepseek2-mla", dict(n_ctx=4096, flash_attn="on"), 2.25, 0.01, 5.39, 8.7598, 0.26),
