@@ -626,6 +626,9 @@ def estimate(model: LlamaCppModel, opts: LlamaCppOptions | None = None) -> Llama
     if model.mla and opts.type_k != opts.type_v:
         # llama_init_from_model: "model does not support different K (%s) and V (%s) cache types"
         raise ValueError("an MLA model needs the same K and V cache types (llama.cpp refuses to start)")
+    if not opts.offload_kqv and opts.backend == "cuda":
+        # build_attn_mha: "all nodes between the KV store and the attention output are run on the CPU"
+        notes.append("-nkvo: attention runs on the CPU; its working set is still counted on the GPU here")
     if opts.flash_attn == "auto":
         notes.append("flash attention 'auto' taken as on (it is, when the backend supports the head size)")
 
