@@ -131,7 +131,7 @@ def test_to_dict():
         ("H100", "H100 80GB"),
         ("h100-sxm", "H100 80GB"),
         ("NVIDIA H100 80GB HBM3", "H100 80GB"),
-        ("H100 PCIe", "H100 80GB"),
+        ("H100 PCIe", "H100 PCIe"),  # its own row since the catalog has bandwidth: no longer the SXM card
         ("h200", "H200"),
         ("NVIDIA B200", "B200"),
         ("MI300X", "MI300X"),
