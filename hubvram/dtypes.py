@@ -12,7 +12,16 @@ from collections.abc import Mapping
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
 FLOAT_DTYPES = ("fp32", "fp16", "bf16")
 QUANTIZED_DTYPES = ("fp8", "int8", "int4", "nf4")
-KV_CACHE_DTYPES = ("fp32", "fp16", "bf16", "fp8")
+KV_CACHE_DTYPES = ("fp32", "fp16", "bf16", "fp8", "q8_0", "q4_0")
+LLAMACPP_ONLY_KV_DTYPES = ("q8_0", "q4_0")  # llama.cpp's --cache-type-k/-v; PyTorch caches hold floats
+# Our KV-cache names -> llama.cpp's cache types (common/arg.cpp kv_cache_types).
+LLAMACPP_CACHE_TYPES: Mapping[str, str] = {
+    "fp32": "f32",
+    "fp16": "f16",
+    "bf16": "bf16",
+    "q8_0": "q8_0",
+    "q4_0": "q4_0",
+}
 MIXED_PRECISION = ("bf16", "fp16")
 
 # Bytes per element of an unquantized dtype.

@@ -18,6 +18,7 @@ class HubVramError(Exception):
     """Base of every error hubvram reports to a user; the CLI prints it as one line."""
 
     exit_code = 1
+    prefix = ""  # said before the message: "org/adapter is an adapter for org/base: " (fetch.load)
 
     def __init__(
         self, message: str, *, model: str | None = None, revision: str | None = None, file: str | None = None
@@ -26,6 +27,14 @@ class HubVramError(Exception):
         self.model = model
         self.revision = revision
         self.file = file
+
+    def __str__(self) -> str:
+        return self.prefix + self.bare
+
+    @property
+    def bare(self) -> str:
+        """The message without the prefix."""
+        return super().__str__()
 
 
 class UsageError(HubVramError):

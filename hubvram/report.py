@@ -12,6 +12,7 @@ from typing import Any
 from .dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_BITS, QUANTIZED_DTYPES, precision_name
 from .errors import MalformedConfig
 from .estimator import Estimate, EstimateOptions, estimate
+from .estimator.gguf import PartialOffload, partial_offload
 from .fetch.snapshot import RepoSnapshot
 from .gpus import Fit, Gpu, default_gpus, fit, largest_fitting
 from .model import ModelFacts, facts_from_snapshot
@@ -55,7 +56,14 @@ class Transfer:
 
     @classmethod
     def of(cls, snapshot: RepoSnapshot) -> Transfer:
-        return cls(snapshot.requests, snapshot.bytes_received, len(snapshot.weight_files), snapshot.cached)
+        """What reading the snapshot cost (an adapter's base model included)."""
+        parts = (snapshot,) if snapshot.base is None else (snapshot, snapshot.base)
+        return cls(
+            sum(p.requests for p in parts),
+            sum(p.bytes_received for p in parts),
+            sum(p.header_files for p in parts),
+            all(p.cached for p in parts),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,17 @@ class GpuRow:
     fits: tuple[Fit, ...]  # one per estimate, same order
     max_batch_size: int | None = None  # largest batch of the first estimate that fits on one card
     max_seq_len: int | None = None  # largest context of the first estimate that fits on one card
+    offload: tuple[PartialOffload | None, ...] = ()  # GGUF: the layers a card too small for all holds
 
     def to_dict(self) -> dict[str, Any]:
+        offload = self.offload or (None,) * len(self.fits)
         return {
             "name": self.gpu.name,
             "memory_bytes": self.gpu.memory_bytes,
-            "estimates": [f.to_dict() for f in self.fits],
+            "estimates": [
+                f.to_dict() | ({"gpu_layers": o.n_gpu_layers, "host_bytes": o.host_bytes} if o else {})
+                for f, o in zip(self.fits, offload, strict=True)
+            ],
             "max_batch_size": self.max_batch_size,
             "max_seq_len": self.max_seq_len,
         }
@@ -109,13 +122,14 @@ def read_facts(
 
 
 def stored_precision(facts: ModelFacts) -> str:
-    """The precision the weights are stored in, by the dtype that holds most parameters."""
-    return precision_name(next(iter(facts.parameters.by_dtype), "F32"))
+    """The precision the weights are stored in: as the facts name it (a GGUF variant, an MLX packing),
+    else by the dtype that holds most parameters."""
+    return facts.stored_precision or precision_name(next(iter(facts.parameters.by_dtype), "F32"))
 
 
 def dtype_label(estimate: Estimate, facts: ModelFacts) -> str:
-    """The precision a scenario runs at: the one asked for, else the stored one."""
-    return estimate.options.dtype or stored_precision(facts)
+    """The precision a scenario runs at: the one asked for, a GGUF variant, else the stored one."""
+    return estimate.options.dtype or estimate.options.variant or stored_precision(facts)
 
 
 def estimate_dict(estimate: Estimate, facts: ModelFacts) -> dict[str, Any]:
@@ -131,6 +145,12 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
         DEFAULT_SEQ_LEN, facts.architecture.max_position_embeddings or DEFAULT_SEQ_LEN
     )
     base = replace(options.settings, mode="inference", dtype=None, seq_len=seq_len)
+    if facts.format == "gguf":
+        return _gguf_scenarios(facts, options, base)
+    if facts.adapter and base.lora_rank is None and facts.adapter.rank:  # continue the adapter's training
+        base = replace(
+            base, lora_rank=facts.adapter.rank, lora_targets=facts.adapter.lora_targets or ("q", "v")
+        )
     modes = ("inference", "training") if options.mode == "both" else (options.mode,)
     result = []
     for mode in modes:
@@ -144,6 +164,18 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
         per_mode = base if mode == "training" else replace(base, mixed_precision=None)
         result.extend(replace(per_mode, mode=mode, dtype=dtype) for dtype in dtypes)
     return result
+
+
+def _gguf_scenarios(facts: ModelFacts, options: RunOptions, base: EstimateOptions) -> list[EstimateOptions]:
+    """Every variant of a GGUF repo (the one read first), or the one --variant names; inference only:
+    llama.cpp does not train (--mode training is refused by the estimator, with the reason)."""
+    if options.mode == "training":
+        return [replace(base, mode="training")]
+    if base.variant:
+        return [base]
+    read = [v.name for v in facts.variants if v.exact]
+    others = [v.name for v in facts.variants if not v.exact]
+    return [replace(base, variant=name) for name in read + others]
 
 
 def trainable(options: RunOptions, mode: str) -> bool:
@@ -188,8 +220,9 @@ def gpu_row(
     facts: ModelFacts, estimates: tuple[Estimate, ...], gpu: Gpu, search_limits: bool = True
 ) -> GpuRow:
     fits = tuple(fit(e.total, gpu, replicated_bytes=min(e.replicated_bytes, e.total)) for e in estimates)
+    offload = tuple(partial_offload(facts, e, gpu.memory_bytes) for e in estimates) if facts.llamacpp else ()
     if not estimates or not search_limits:
-        return GpuRow(gpu, fits)
+        return GpuRow(gpu, fits, offload=offload)
     first = estimates[0].options
 
     def with_batch(batch: int) -> int:
@@ -207,4 +240,4 @@ def gpu_row(
         lo=lowest_context,
         hi=max(lowest_context, min(context_limit, MAX_CONTEXT_SEARCHED)),
     )
-    return GpuRow(gpu, fits, max_batch, max_context)
+    return GpuRow(gpu, fits, max_batch, max_context, offload)

@@ -20,7 +20,7 @@ def estimate_command(model: str, revision: str | None, token: str | None, fmt: s
     from ..report import Transfer, build_report
 
     options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
-    snapshot = load_snapshot(model, revision=revision, token=token)
+    snapshot = load_snapshot(model, revision=revision, token=token, variant=options.settings.variant)
     report = build_report(facts_from_snapshot(snapshot), options, Transfer.of(snapshot))
     click.echo(render(report, fmt))
 

@@ -16,6 +16,10 @@ from ..errors import GatedModel, HubVramError, ModelNotFound, UnknownGpu
 
 def cli_message(exc: HubVramError) -> str:
     """The one-line message of a library error, with the command-line hint where one helps."""
+    return exc.prefix + _message(exc)
+
+
+def _message(exc: HubVramError) -> str:
     if isinstance(exc, GatedModel) and not exc.token_sent:
         return (
             f"{exc.model} is gated: accept its terms on the Hub, then log in with `hf auth login` "
@@ -36,7 +40,7 @@ def cli_message(exc: HubVramError) -> str:
             else "not in the catalog;"
         )
         return f"unknown GPU '{exc.name}'; {hint} give its memory with --gpu-memory (e.g. 24GiB)"
-    return str(exc)
+    return exc.bare
 
 
 class OneLineUsageError(click.UsageError):

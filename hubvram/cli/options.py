@@ -146,6 +146,11 @@ def estimate_options(
         ),
         click.option("--attention", type=click.Choice(ATTENTION), default="sdpa", show_default=True),
         click.option(
+            "--variant",
+            metavar="NAME",
+            help="GGUF repos: the quantization to size, e.g. Q4_K_M (default: every one in the repo).",
+        ),
+        click.option(
             "--format",
             "fmt",
             type=click.Choice(formats),
@@ -185,6 +190,7 @@ SCENARIO_FLAGS = (
     "tensor_parallel",
     "kv_cache_dtype",
     "attention",
+    "variant",
 )
 
 

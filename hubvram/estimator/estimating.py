@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..dtypes import LLAMACPP_ONLY_KV_DTYPES
+from ..errors import UsageError
 from ..model.facts import ModelFacts
+from .gguf import estimate_gguf
 from .inference import estimate_inference
 from .options import EstimateOptions, check_options
 from .result import Estimate
@@ -14,6 +17,15 @@ from .training import estimate_training
 def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
     """Peak GPU memory of ``options``' scenario for the model ``facts`` describes."""
     check_options(options)
+    if facts.format == "gguf":
+        return estimate_gguf(facts, options)
+    if options.kv_cache_dtype in LLAMACPP_ONLY_KV_DTYPES:
+        raise UsageError(
+            f"a {options.kv_cache_dtype} KV cache is llama.cpp's (GGUF repos); PyTorch keeps fp32, fp16, "
+            "bf16 or fp8 caches"
+        )
+    if options.variant is not None:
+        raise UsageError(f"{facts.model_id} has no GGUF variants ({facts.format} weights): drop --variant")
     if options.mode == "inference":
         result = estimate_inference(facts, options)
     else:

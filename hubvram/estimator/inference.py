@@ -63,6 +63,10 @@ def estimate_inference(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         "prefill": {"weights": weights, "kv_cache": kv_prompt, "activations": activations},
         "decode": {"weights": weights, "kv_cache": kv_total, "activations": kv_grow},
     }
+    if facts.adapter:  # PEFT keeps the adapter unmerged beside the base weights, in its stored dtype
+        for phase in phases.values():
+            phase["lora_adapters"] = facts.adapter.weights_bytes / tp
+        notes.append(f"with the adapter: {facts.adapter.weights_bytes:,} bytes of adapter weights as stored")
     if options.new_tokens == 0 and not encoder:
         phases["prefill"]["kv_cache"] = kv_total
         del phases["decode"]

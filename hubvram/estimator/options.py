@@ -40,8 +40,9 @@ class EstimateOptions:
     num_gpus: int = 1  # data-parallel GPUs for ZeRO sharding
     offload: str = "none"  # "cpu"/"nvme": optimizer states (and with ZeRO-3 the parameters) leave the GPU
     tensor_parallel: int = 1  # inference: weights, KV heads and activations split over this many GPUs
-    kv_cache_dtype: str | None = None  # None = the compute dtype
+    kv_cache_dtype: str | None = None  # None = the compute dtype (llama.cpp: f16)
     attention: str = "sdpa"  # "sdpa" (flash/memory-efficient: no seq x seq scores) | "eager"
+    variant: str | None = None  # GGUF: the quantization to size (None: the one whose header was read)
 
     def __post_init__(self) -> None:
         if isinstance(self.lora_targets, str):

@@ -44,6 +44,9 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
     if lora:
         weights = weights_bytes(facts, options.dtype)
         trainable = lora_parameters(arch, options.lora_rank or 0, options.lora_targets)
+        adapter = facts.adapter
+        if adapter and adapter.rank == options.lora_rank and not adapter.derived:
+            trainable = adapter.parameters  # continuing this adapter's training: its exact count
         adapters = trainable * 4.0  # PEFT keeps adapters in fp32 (autocast_adapter_dtype=True)
         state_bytes = grad_bytes = 4
         notes.append(

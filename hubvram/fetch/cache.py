@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from .decode import gc_paused
+from .gguf_cache import gguf_from_record, gguf_record
 from .safetensors import checked_file
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+_FORMATS = ("safetensors", "pytorch", "none", "peft-adapter", "mistral-native", "meta-original", "gguf")
 
 
 def cache_root() -> Path:
@@ -81,9 +83,15 @@ def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
         write_json_file(_ref_path(model_id, revision or "main"), {"sha": sha, "checked": time.time()})
 
 
-def load(model_id: str, sha: str) -> dict[str, Any] | None:
+def _snapshot_path(model_id: str, sha: str, variant: str | None) -> Path:
+    """One file per commit; a GGUF variant asked for by name has its own (its header differs)."""
+    name = sha if variant is None else f"{sha}@{variant.upper().replace('/', '%2F')}"
+    return _repo_dir(model_id) / "snapshots" / f"{name}.json"
+
+
+def load(model_id: str, sha: str, variant: str | None = None) -> dict[str, Any] | None:
     """The cached snapshot fields of a commit, headers re-validated; None if absent or unusable."""
-    path = _repo_dir(model_id) / "snapshots" / f"{sha}.json"
+    path = _snapshot_path(model_id, sha, variant)
     try:
         size = path.stat().st_size
     except OSError:
@@ -97,14 +105,19 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
                 checked_file(name, rows, metadata, header_bytes=size)
                 for name, size, metadata, rows in record["weight_files"]
             )
+            ggufs = tuple(gguf_from_record(row) for row in record.get("gguf_headers", []))
         except Exception:  # a damaged cache entry is refetched, never trusted
             return None
     config, components = record.get("config"), record.get("components", [])
     weights_format, stored = record.get("weights_format"), record.get("stored_weight_bytes")
     if (
         not isinstance(config, dict)
-        or weights_format not in ("safetensors", "pytorch", "none")
+        or weights_format not in _FORMATS
         or not (stored is None or type(stored) is int)
+        or not all(isinstance(record.get(k), (dict, type(None))) for k in ("params", "adapter_config"))
+        or not isinstance(record.get("file_sizes", {}), dict)
+        or not all(type(v) is int for v in record.get("file_sizes", {}).values())
+        or not isinstance(record.get("gguf_variant"), (str, type(None)))
         or not (isinstance(components, list) and all(isinstance(c, str) for c in components))
     ):
         return None  # damaged or written by something else: refetch
@@ -114,10 +127,15 @@ def load(model_id: str, sha: str) -> dict[str, Any] | None:
         "stored_weight_bytes": stored,
         "components": tuple(components),
         "weight_files": files,
+        "params": record.get("params"),
+        "file_sizes": record.get("file_sizes", {}),
+        "gguf_headers": ggufs,
+        "gguf_variant": record.get("gguf_variant"),
+        "adapter_config": record.get("adapter_config"),
     }
 
 
-def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
+def store(model_id: str, sha: str, snapshot_fields: dict[str, Any], variant: str | None = None) -> None:
     files = snapshot_fields["weight_files"]
     record = {
         "format": FORMAT_VERSION,
@@ -128,8 +146,13 @@ def store(model_id: str, sha: str, snapshot_fields: dict[str, Any]) -> None:
         # Each TensorInfo is a tuple, so json writes it as the compact row [name, dtype, shape, start,
         # end] that checked_file reads back: no copy of 92,000 rows first.
         "weight_files": [[f.filename, f.header_bytes, dict(f.metadata), f.tensors] for f in files],
+        "params": snapshot_fields["params"],
+        "file_sizes": snapshot_fields["file_sizes"],
+        "gguf_headers": [gguf_record(h) for h in snapshot_fields["gguf_headers"]],
+        "gguf_variant": snapshot_fields["gguf_variant"],
+        "adapter_config": snapshot_fields["adapter_config"],
     }
-    write_json_file(_repo_dir(model_id) / "snapshots" / f"{sha}.json", record)
+    write_json_file(_snapshot_path(model_id, sha, variant), record)
 
 
 def read_json_file(path: Path) -> dict[str, Any] | None:

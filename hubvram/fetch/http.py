@@ -80,12 +80,13 @@ class HubTransport:
         headers.update(extra or {})
         return headers
 
-    def get_range(self, filename: str, start: int, length: int) -> bytes | None:
+    def get_range(self, filename: str, start: int, length: int, cap: int | None = None) -> bytes | None:
         """Bytes [start, start+length) of a repo file; None if the file does not exist.
 
         Reads at most start + length bytes even when a server ignores Range and sends the whole file.
+        `cap` bounds one read (default: a safetensors header and its length prefix).
         """
-        if length > limits.MAX_HEADER_BYTES + PREFIX_BYTES:
+        if length > (limits.MAX_HEADER_BYTES + PREFIX_BYTES if cap is None else cap):
             raise MalformedHeader(f"{filename}: refusing to read {length:,} bytes of header")
         # identity: a Range counts bytes of the file itself, never of a compressed answer
         byte_range = {"Range": f"bytes={start}-{start + length - 1}", "Accept-Encoding": "identity"}

@@ -20,12 +20,15 @@ from urllib.parse import quote
 
 from ..errors import MalformedConfig, MalformedHeader, NetworkError, UsageError
 from ..errors import printable as _clip
-from . import cache, limits
+from . import cache, gguf, limits
 from .decode import parse_json
+from .formats import read_layout
+from .gguf import GgufHeader
 from .http import HubTransport, shared_pool
 from .layout import (
     CONFIG_FILE,
     INDEX_FILE,
+    NATIVE_KINDS,
     SINGLE_FILE,
     WeightPlan,
     bin_stored_bytes,
@@ -65,10 +68,12 @@ class HubReader:
         pool: ThreadPoolExecutor | None = None,
         decoders: DecoderPool | None = None,
         cancel: threading.Event | None = None,
+        variant: str | None = None,
     ) -> None:
         validate_repo_id(model_id)
         self.model_id = model_id
         self.revision = revision
+        self.variant = variant  # the GGUF variant to read (None: fetch.gguf_variants.default_variant)
         self.http = HubTransport(model_id, revision=revision, token=token, timeout=timeout, cancel=cancel)
         self.pool = pool
         self.decoders = decoders  # worker processes for answers of limits.OFFLOAD_BYTES and more (scans)
@@ -95,7 +100,7 @@ class HubReader:
         ):
             sha = self.current_sha()
             cache.remember_ref(self.model_id, self.revision, sha)
-        fields = cache.load(self.model_id, sha) if sha else None
+        fields = cache.load(self.model_id, sha, self.variant) if sha else None
         if fields is None:
             return None
         self.http.sha = sha
@@ -153,6 +158,9 @@ class HubReader:
         listing: Mapping[str, int | None],
         answer_job: Future[bytes | None] | None = None,
     ) -> RepoSnapshot:
+        if plan.kind in NATIVE_KINDS:
+            fields = read_layout(plan, self, listing, self.variant, self.model_id)
+            return replace(self._snapshot(config, (), weights_format=plan.kind), **fields)
         if plan.index:
             files = self._read_sharded(plan.index, answer_job)
             extra = self.read_headers(plan.safetensors)
@@ -282,6 +290,31 @@ class HubReader:
             return sharded_files(raw)
         except MalformedHeader as exc:
             raise MalformedHeader(f"{self.model_id}: {exc}") from None
+
+    # -- the FileSource of fetch.formats
+
+    def json_file(self, path: str) -> dict[str, Any]:
+        return self._get_json(path)
+
+    def safetensors_headers(self, names: tuple[str, ...]) -> tuple[SafetensorsFile, ...]:
+        return self.read_headers(names)
+
+    def gguf_headers(self, paths: tuple[str, ...], sizes: Mapping[str, int]) -> tuple[GgufHeader, ...]:
+        """Each part's header through exact ranges, in parallel (read-ahead in fetch.gguf)."""
+
+        def one(path: str) -> GgufHeader:
+            def read_range(start: int, length: int) -> bytes:
+                data = self.http.get_range(path, start, length, cap=gguf.MAX_HEADER_BYTES)
+                if data is None:
+                    raise MalformedConfig(f"{self.model_id}: {path} is listed but could not be read")
+                return data
+
+            try:
+                return gguf.read_gguf_header(read_range, path, file_size=sizes.get(path) or None)
+            except MalformedHeader as exc:
+                raise MalformedHeader(f"{self.model_id}: {exc}", model=self.model_id, file=path) from None
+
+        return tuple(self._map(one, paths))
 
     def _get_json(self, path: str) -> dict[str, Any]:
         document = self._get_json_or_none(path)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NetworkError
+from ..errors import HubVramError, MalformedConfig, NetworkError
 from . import cache
 from .hub import HubReader
 from .local import read_local
@@ -29,12 +30,61 @@ def load_snapshot(
     refresh: bool = False,
     decoders: DecoderPool | None = None,
     cancel: threading.Event | None = None,
+    variant: str | None = None,
 ) -> RepoSnapshot:
-    """Read a repo from the Hub (or hubvram's cache of it), or a local directory with the same files."""
+    """Read a repo from the Hub (or hubvram's cache of it), or a local directory with the same files.
+
+    `variant` names the GGUF quantization to read (default: fetch.gguf_variants.default_variant). A PEFT
+    adapter's base model is read too, with the same token and cache rules (RepoSnapshot.base).
+    """
     if looks_local(model):
-        return read_local(Path(model))
+        snapshot = read_local(Path(model), variant)
+    else:
+        snapshot = _from_hub(
+            model, revision, token, timeout, pool, use_cache, refresh, decoders, cancel, variant
+        )
+    if snapshot.weights_format != "peft-adapter":
+        return snapshot
+    base = adapter_base(snapshot)
+    try:
+        base_snapshot = load_snapshot(
+            base,
+            revision=_text((snapshot.adapter_config or {}).get("revision")),
+            token=token,
+            timeout=timeout,
+            pool=pool,
+            use_cache=use_cache,
+            refresh=refresh,
+            decoders=decoders,
+            cancel=cancel,
+        )
+    except HubVramError as exc:  # the base's own error, said of the adapter
+        exc.prefix = f"{model} is an adapter for {base}: "
+        raise
+    return replace(snapshot, base=base_snapshot)
+
+
+def _from_hub(
+    model: str,
+    revision: str | None,
+    token: str | bool | None,
+    timeout: float | None,
+    pool: ThreadPoolExecutor | None,
+    use_cache: bool,
+    refresh: bool,
+    decoders: DecoderPool | None,
+    cancel: threading.Event | None,
+    variant: str | None,
+) -> RepoSnapshot:
     reader = HubReader(
-        model, revision=revision, token=token, timeout=timeout, pool=pool, decoders=decoders, cancel=cancel
+        model,
+        revision=revision,
+        token=token,
+        timeout=timeout,
+        pool=pool,
+        decoders=decoders,
+        cancel=cancel,
+        variant=variant,
     )
     offline = hub_offline()
     if use_cache and (offline or not refresh):
@@ -48,9 +98,25 @@ def load_snapshot(
         )
     snapshot = reader.read()
     if use_cache and snapshot.sha and not reader.commit_moved:
-        cache.store(model, snapshot.sha, snapshot.cacheable())
+        cache.store(model, snapshot.sha, snapshot.cacheable(), variant)
         cache.remember_ref(model, revision, snapshot.sha)
     return snapshot
+
+
+def adapter_base(snapshot: RepoSnapshot) -> str:
+    """The base model an adapter names (`base_model_name_or_path`), or a clear error."""
+    base = _text((snapshot.adapter_config or {}).get("base_model_name_or_path"))
+    if not base:
+        raise MalformedConfig(
+            f"{snapshot.model_id}: adapter_config.json names no base_model_name_or_path, so the model "
+            "the adapter attaches to (and its memory) is unknown",
+            model=snapshot.model_id,
+        )
+    return base
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def looks_local(model: str) -> bool:

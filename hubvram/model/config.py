@@ -94,7 +94,9 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         torch_dtype=clean_text(
             text.get("torch_dtype") or text.get("dtype") or config.get("torch_dtype") or config.get("dtype")
         ),
-        quantization=_dict(config.get("quantization_config") or text.get("quantization_config")),
+        quantization=_dict(
+            config.get("quantization_config") or text.get("quantization_config") or config.get("quantization")
+        ),
         uses_custom_code=isinstance(config.get("auto_map"), dict),
         **{k: v for k, v in values.items() if k in Architecture.__dataclass_fields__},
     )

@@ -20,7 +20,7 @@ from .families import is_gated_mlp
 
 # Stored tensors that are buffers, not parameters: rotary frequencies (Llama-2's inv_freq), GPT-2's
 # causal-mask buffers (attn.bias / attn.masked_bias, 4-D), BERT's position_ids.
-_BUFFER_SUFFIXES = ("rotary_emb.inv_freq", ".inv_freq", "position_ids", "token_type_ids")
+_BUFFER_SUFFIXES = ("rotary_emb.inv_freq", ".inv_freq", "position_ids", "token_type_ids", "rope.freqs")
 _MASK_BUFFER_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 # Quantization side tensors: GPTQ/AWQ scales and zero points, FP8 scales, bitsandbytes state, MXFP4 scales.
 _QUANT_AUX_SUFFIXES = (
@@ -47,9 +47,11 @@ _EMBEDDING_SUFFIXES = (
     "word_embeddings.weight",
     "shared.weight",
     "embed_in.weight",
+    "tok_embeddings.weight",  # Meta's and Mistral's native names
 )
 _PACKED_DTYPES = frozenset({"I32", "U32", "U8"})  # the only storage _unpacked reads as packed values
 _LM_HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight")
+_LM_HEAD_NAMES = frozenset({"output.weight"})  # native checkpoints: the whole name, not a suffix
 
 
 def count_parameters(
@@ -62,6 +64,7 @@ def count_parameters(
     aux_bytes = weights_bytes = 0
     tensors = [t for f in files for t in f.tensors]
     duplicates = _tied_duplicates(tensors, arch)
+    mlx = mlx_quantization(arch) is not None
     for tensor in tensors:  # hot loop (DeepSeek-V3: 92,000 tensors): fields unpacked once
         name, dtype, shape, start, end = tensor
         numel = math.prod(shape)
@@ -72,7 +75,7 @@ def count_parameters(
         if name in duplicates:
             continue
         weights_bytes += end - start
-        if _is_quant_aux(name):
+        if _is_quant_aux(name) or (mlx and name.endswith(".biases")):
             aux_bytes += end - start
             continue
         label, count = (dtype, numel) if dtype not in _PACKED_DTYPES else _unpacked(tensor, arch)
@@ -100,10 +103,36 @@ def _is_quant_aux(name: str) -> bool:
     return name.endswith(_QUANT_AUX_SUFFIXES) or ".quant_state." in name
 
 
+def mlx_quantization(arch: Architecture) -> tuple[int, int] | None:
+    """(group_size, bits) of an MLX-quantized model (config `quantization`, no quant_method), else None.
+
+    mlx/nn/layers/quantized.py: a quantized Linear stores `weight` as uint32 [out, in x bits / 32] with
+    `scales` and `biases` [out, in / group_size] in the model dtype; mlx-lm writes the defaults and any
+    per-layer override (a module path -> {group_size, bits} or false) into config.json.
+    """
+    quant = arch.quantization or {}
+    group, bits = quant.get("group_size"), quant.get("bits")
+    if "quant_method" in quant or type(group) is not int or type(bits) is not int:
+        return None
+    return group, bits
+
+
+def _mlx_bits(name: str, quant: Mapping[str, object], bits: int) -> int:
+    override = quant.get(name.rsplit(".", 1)[0])  # the module's own entry, keyed by its path
+    value = override.get("bits") if isinstance(override, dict) else bits
+    if type(value) is not int or value not in (2, 3, 4, 5, 6, 8):
+        raise MalformedConfig(f"config.json: quantization bits is {clean_text(str(value))!r}, not 2-8")
+    return value
+
+
 def _unpacked(tensor: TensorInfo, arch: Architecture) -> tuple[str, int]:
     """(dtype label, parameter count) of a tensor, unpacking quantized storage."""
     quant = arch.quantization or {}
     method = str(quant.get("quant_method", "")).lower()
+    mlx = mlx_quantization(arch)
+    if mlx and tensor.dtype == "U32":
+        bits = _mlx_bits(tensor.name, quant, mlx[1])
+        return f"INT{bits}", tensor.numel * 32 // bits  # 32 / bits values per uint32
     if tensor.name.endswith(".qweight") and tensor.dtype in ("I32", "U32"):
         bits = quant.get("bits") or quant.get("w_bit") or 4  # GPTQ/AWQ pack 32/bits weights per int32
         if type(bits) is not int or bits not in (2, 3, 4, 8):
@@ -124,14 +153,16 @@ def _tied_duplicates(tensors: list[TensorInfo], arch: Architecture) -> frozenset
     if arch.tie_word_embeddings is False:
         return frozenset()
     embeddings = {t.shape for t in tensors if t.name.endswith(_EMBEDDING_SUFFIXES)}
-    return frozenset(t.name for t in tensors if t.name.endswith(_LM_HEAD_SUFFIXES) and t.shape in embeddings)
+    return frozenset(t.name for t in tensors if _is_lm_head(t.name) and t.shape in embeddings)
+
+
+def _is_lm_head(name: str) -> bool:
+    return name.endswith(_LM_HEAD_SUFFIXES) or name in _LM_HEAD_NAMES
 
 
 def stores_head_and_embedding(files: tuple[SafetensorsFile, ...]) -> bool:
     names = [t.name for f in files for t in f.tensors]
-    return any(n.endswith(_LM_HEAD_SUFFIXES) for n in names) and any(
-        n.endswith(_EMBEDDING_SUFFIXES) for n in names
-    )
+    return any(_is_lm_head(n) for n in names) and any(n.endswith(_EMBEDDING_SUFFIXES) for n in names)
 
 
 def _count_notes(buffers: Mapping[str, int], tied: int, aux_bytes: int) -> tuple[str, ...]:

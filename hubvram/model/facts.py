@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .llamacpp_model import LlamaCppModel
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,13 @@ class ParameterCount:
     tied_duplicates: int = 0
     # Quantization side tensors (scales, zero points, g_idx): bytes, not parameters.
     quantization_aux_bytes: int = 0
-    source: str = "safetensors"  # or "config": derived from the architecture, not read
+    # "safetensors" or "gguf" (read from headers), "config" (derived from the architecture), "stored size"
+    source: str = "safetensors"
+
+    @property
+    def derived(self) -> bool:
+        """Not counted from headers: worked out from the config or the stored size."""
+        return self.source not in ("safetensors", "gguf")
 
     @property
     def total(self) -> int:
@@ -106,6 +115,58 @@ class ParameterCount:
             "tied_duplicates": self.tied_duplicates,
             "quantization_aux_bytes": self.quantization_aux_bytes,
             "source": self.source,
+            "derived": self.derived,
+        }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One quantization of a GGUF repo: its files, their bytes, and the weights they hold."""
+
+    name: str  # Q4_K_M, Q8_0, BF16, ... (fetch.gguf_variants)
+    files: tuple[str, ...]
+    file_bytes: int  # the files' sizes, as the listing gives them
+    weights_bytes: int  # tensor data: exact for the variant whose header was read, else file_bytes - header
+    parameters: int
+    exact: bool = False  # its header was read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "files": list(self.files),
+            "weights_bytes": self.weights_bytes,
+            "parameters": self.parameters,
+            "file_bytes": self.file_bytes,
+            "exact": self.exact,
+        }
+
+
+@dataclass(frozen=True)
+class AdapterFacts:
+    """A PEFT adapter: what it adds to its base model, counted from adapter_model.safetensors."""
+
+    base_model: str
+    peft_type: str  # LORA, IA3, LOHA, ...
+    parameters: int
+    weights_bytes: int
+    rank: int | None = None  # r
+    alpha: float | None = None
+    target_modules: tuple[str, ...] = ()  # as adapter_config.json names them
+    lora_targets: tuple[str, ...] = ()  # hubvram's names (q, k, v, o, gate, up, down) where they map
+    modules_to_save: tuple[str, ...] = ()  # stored as full copies
+    derived: bool = False  # an adapter_model.bin: counted from its size, not read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base_model": self.base_model,
+            "parameters": self.parameters,
+            "weights_bytes": self.weights_bytes,
+            "peft_type": self.peft_type,
+            "r": self.rank,
+            "lora_alpha": self.alpha,
+            "target_modules": list(self.target_modules),
+            "modules_to_save": list(self.modules_to_save),
+            "derived": self.derived,
         }
 
 
@@ -119,9 +180,18 @@ class ModelFacts:
     parameters: ParameterCount
     weights_bytes: int  # bytes the weights take in memory as stored (tied copies once, buffers left out)
     architecture: Architecture
-    weights_format: str = "safetensors"  # "safetensors", "pytorch" (count derived), "none"
+    weights_format: str = "safetensors"  # the layout read: fetch.snapshot.RepoSnapshot.weights_format
     notes: tuple[str, ...] = ()  # one-line remarks for the user (derived count, tied copy dropped, ...)
     pipeline_class: str | None = None  # diffusers: model_index.json's _class_name (no transformer config)
+    # safetensors, pytorch, gguf, meta-original, mistral-native, mlx, peft-adapter
+    format: str = "safetensors"
+    stored_precision: str | None = (
+        None  # how the weights are stored, when no dtype says it ("int4 g64 (mlx)")
+    )
+    variants: tuple[Variant, ...] = ()  # GGUF: every quantization in the repo
+    variant: str | None = None  # GGUF: the one these facts describe (its header was read)
+    llamacpp: LlamaCppModel | None = None  # GGUF: the variant read, as llama.cpp lays it out
+    adapter: AdapterFacts | None = None  # a PEFT adapter: the rest of these facts are its base model's
 
     @property
     def bytes_per_parameter(self) -> float:
@@ -136,6 +206,13 @@ class ModelFacts:
             "parameters": self.parameters.to_dict(),
             "weights_bytes": self.weights_bytes,
             "weights_format": self.weights_format,
+            "format": self.format,
             "architecture": self.architecture.to_dict(),
             "notes": list(self.notes),
+            **(
+                {"variant": self.variant, "variants": [v.to_dict() for v in self.variants]}
+                if self.variants
+                else {}
+            ),
+            **({"adapter": self.adapter.to_dict()} if self.adapter else {}),
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import printable
 from ..estimator import COMPONENT_KEYS, Estimate
+from ..estimator.gguf import PartialOffload
 from ..gpus import Fit
 from ..model import ModelFacts
 from ..report import Report, dtype_label
@@ -72,17 +73,26 @@ def _summary(report: Report, *, markdown: bool) -> str:
     kind = arch.model_type or "unknown type"
     if arch.architectures:
         kind += f" ({', '.join(arch.architectures)})"
+    elif facts.format != "safetensors":
+        kind += f" ({facts.format})"
     rows = [("architecture", f"{kind}: {', '.join(s for s in shape if s)}")]
     count = facts.parameters
     by_dtype = ", ".join(f"{dtype} {n:,}" for dtype, n in count.by_dtype.items())
-    source = (
-        f"read from {report.transfer.header_files} safetensors "
-        + ("header" if report.transfer.header_files == 1 else "headers")
-        if count.source == "safetensors"
-        else "derived from the config, not read"
-    )
-    rows.append(("parameters", f"{count.total:,} ({by_dtype}), {source}"))
+    rows.append(("parameters", f"{count.total:,} ({by_dtype}), {_count_source(report)}"))
     rows.append(("weights", f"{gib(facts.weights_bytes)} as stored ({facts.weights_bytes:,} bytes)"))
+    if facts.variants:
+        listed = ", ".join(f"{v.name} {gib(v.file_bytes)}" for v in facts.variants)
+        rows.append(("variants", f"{len(facts.variants)} GGUF files: {listed}"))
+    if facts.adapter:
+        a = facts.adapter
+        targets = ",".join(a.target_modules) or "?"
+        rows.append(
+            (
+                "adapter",
+                f"{a.peft_type} r{a.rank} on {targets}: {a.parameters:,} parameters "
+                f"({gib(a.weights_bytes)}), base {a.base_model}",
+            )
+        )
     if arch.quantization:
         rows.append(("quantization", _clean(arch.quantization.get("quant_method")) or "yes"))
     for note in facts.notes:
@@ -93,6 +103,19 @@ def _summary(report: Report, *, markdown: bool) -> str:
     if markdown:
         return "\n".join([f"### {lines[0]}", ""] + [f"- **{k}**: {v}" for k, v in rows])
     return "\n".join(lines + [f"  {k.ljust(width)}  {v}" for k, v in rows])
+
+
+def _count_source(report: Report) -> str:
+    """How the parameter count was had: read from headers, or derived."""
+    facts, files = report.facts, report.transfer.header_files
+    plural = "header" if files == 1 else "headers"
+    if facts.parameters.source == "gguf":
+        return f"read from {files} GGUF {plural} ({facts.variant})"
+    if facts.parameters.source == "safetensors":
+        return f"read from {files} safetensors {plural}"
+    if facts.format == "meta-original":
+        return "derived from params.json, not read"
+    return "derived from the config, not read"
 
 
 def _breakdown(report: Report, fmt: str) -> str:
@@ -125,7 +148,8 @@ def _fit_table(report: Report, fmt: str) -> str:
     ]
     rows = []
     for row in report.gpus:
-        cells = [_fit_cell(fit) for fit in row.fits]
+        offload = row.offload or (None,) * len(row.fits)
+        cells = [_fit_cell(fit, o) for fit, o in zip(row.fits, offload, strict=True)]
         rows.append(
             [row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)]
         )
@@ -133,9 +157,11 @@ def _fit_table(report: Report, fmt: str) -> str:
     return table_text(rows, headers, fmt) + "\n" + note
 
 
-def _fit_cell(fit: Fit) -> str:
+def _fit_cell(fit: Fit, offload: PartialOffload | None = None) -> str:
     if fit.fits:
         return f"fits, {fit.headroom_bytes / GIB:,.1f} GiB free"
+    if offload is not None and offload.n_gpu_layers:
+        return f"-ngl {offload.n_gpu_layers}/{offload.layers}, {gib(offload.host_bytes)} in RAM"
     if fit.gpus_needed:
         return f"{fit.gpus_needed}x"
     return "-"

@@ -16,7 +16,7 @@ from ..gpus import Gpu
 from ..report import RunOptions
 from .rows import GpuFit, ScanRow
 
-ROW_FORMAT = 2
+ROW_FORMAT = 3
 
 
 class RowCache:
@@ -56,6 +56,7 @@ class RowCache:
                 parameters=int(record["parameters"]),
                 weights_bytes=int(record["weights_bytes"]),
                 parameters_source=str(record["parameters_source"]),
+                format=str(record["format"]),
                 totals=tuple((str(k), int(v)) for k, v in record["totals"]),
                 gpus=tuple(
                     GpuFit(str(n), bool(f), None if g is None else int(g)) for n, f, g in record["gpus"]
@@ -73,6 +74,7 @@ class RowCache:
             "parameters": row.parameters,
             "weights_bytes": row.weights_bytes,
             "parameters_source": row.parameters_source,
+            "format": row.format,
             "totals": [list(pair) for pair in row.totals],
             "gpus": [[g.name, g.fits, g.gpus_needed] for g in row.gpus],
         }

@@ -29,7 +29,8 @@ class ScanRow:
     sha: str | None = None
     parameters: int | None = None
     weights_bytes: int | None = None
-    parameters_source: str | None = None  # "safetensors" (read) or "config" (derived from a .bin repo)
+    parameters_source: str | None = None  # "safetensors"/"gguf" (read) or "config" (derived)
+    format: str | None = None  # safetensors, gguf, meta-original, mistral-native, mlx, peft-adapter, pytorch
     totals: tuple[tuple[str, int], ...] = ()  # scenario key (see scenario_key) -> total bytes
     gpus: tuple[GpuFit, ...] = ()
     cached: bool = False
@@ -60,6 +61,7 @@ class ScanRow:
             "parameters": self.parameters,
             "weights_bytes": self.weights_bytes,
             "parameters_source": self.parameters_source,
+            "format": self.format,
         }
         data.update({f"total:{key}": totals.get(key) for key in keys})
         for name in names:
@@ -110,6 +112,7 @@ def row_from_report(
         parameters=facts.parameters.total,
         weights_bytes=facts.weights_bytes,
         parameters_source=facts.parameters.source,
+        format=facts.format,
         totals=_totals(report.estimates, options),
         gpus=fits,
     )
@@ -120,6 +123,9 @@ def _totals(estimates: Iterable[Estimate], options: RunOptions) -> tuple[tuple[s
     by --dtype, even when report.scenarios trains FP8/GPTQ weights dequantized), the others what-ifs."""
     totals: list[tuple[str, int]] = []
     for e in estimates:
+        if e.options.variant:  # a GGUF quantization is its own column: inference:Q4_K_M
+            totals.append((scenario_key(e.options.mode, e.options.variant), e.total))
+            continue
         asked = all(e.options.mode != key.split(":")[0] for key, _ in totals)
         totals.append((scenario_key(e.options.mode, options.dtype if asked else e.options.dtype), e.total))
     return tuple(totals)

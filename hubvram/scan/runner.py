@@ -135,6 +135,7 @@ def scan_one(
             refresh=refresh,
             decoders=decoders,
             cancel=stop,
+            variant=options.settings.variant,
         )
         row = rows.get(model, revision, snapshot.sha, index) if rows and snapshot.cached else None
         if row is None:

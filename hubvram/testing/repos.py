@@ -32,6 +32,7 @@ CHUNK = 1 << 20
 ZEROS = bytes(CHUNK)
 
 HEADER_SUFFIX = ".safetensors.header"
+GGUF_HEADER_SUFFIX = ".gguf.header"  # a .gguf's header; its total size comes from repo.json file_sizes
 SAFETENSORS_DTYPE_BYTES = {
     "BOOL": 1,
     "U8": 1,
@@ -212,6 +213,12 @@ def load_repo(repo_dir: Path, repo_id: str) -> Repo:
                 prefix = p.read_bytes()
                 size = file_sizes.get(path, len(prefix) + safetensors_data_size(prefix))
                 files[path] = RepoFile(repo_id, path, int(size), lfs=True, prefix=prefix)
+            elif rel.endswith(GGUF_HEADER_SUFFIX):
+                path = rel[: -len(".header")]
+                prefix = p.read_bytes()
+                files[path] = RepoFile(
+                    repo_id, path, int(file_sizes.get(path, len(prefix))), lfs=True, prefix=prefix
+                )
             else:
                 files.setdefault(
                     rel, RepoFile(repo_id, rel, p.stat().st_size, lfs=rel.endswith(LFS_SUFFIXES), source=p)
@@ -261,6 +268,7 @@ def write_repo(
     *,
     files: dict[str, Any] | None = None,
     safetensors: dict[str, dict[str, Any] | bytes] | None = None,
+    gguf: dict[str, tuple[bytes, int]] | None = None,
     virtual_files: dict[str, int] | None = None,
     file_sizes: dict[str, int] | None = None,
     gated: bool | str = False,
@@ -272,7 +280,9 @@ def write_repo(
     """Write one repo in the fixture layout under ``root`` and return its folder.
 
     ``files``: repo path -> bytes, str, or a JSON-able object (written as JSON). ``safetensors``: repo path
-    of a ``.safetensors`` file -> tensors for ``safetensors_header`` (or the raw header bytes).
+    of a ``.safetensors`` file -> tensors for ``safetensors_header`` (or the raw header bytes). ``gguf``:
+    repo path of a ``.gguf`` file -> (its header bytes, the whole file's size): served as the header and
+    zeros (hubvram.testing.gguf writes such headers).
     """
     repo_dir = Path(root) / repo_id
     files_dir = repo_dir / "files"
@@ -291,6 +301,12 @@ def write_repo(
         target.write_bytes(
             tensors if isinstance(tensors, (bytes, bytearray)) else safetensors_header(tensors)
         )
+    file_sizes = dict(file_sizes or {})
+    for path, (header, size) in (gguf or {}).items():
+        target = files_dir / (path + ".header")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(header)
+        file_sizes[path] = size
     meta: dict[str, Any] = {
         "id": repo_id,
         "sha": sha or hashlib.sha1(repo_id.encode()).hexdigest(),

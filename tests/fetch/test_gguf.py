@@ -15,13 +15,11 @@ from hubvram.fetch.gguf import (
     MAX_HEADER_BYTES,
     GgufArray,
     GgufHeader,
-    gguf_architecture,
-    gguf_projectors,
-    gguf_variants,
-    pick_variant,
     read_gguf_header,
 )
 from hubvram.fetch.gguf_types import GGML_TYPES, LLAMA_FTYPES
+from hubvram.fetch.gguf_variants import gguf_projectors, gguf_variants, pick_variant
+from hubvram.model.gguf_config import gguf_architecture
 from hubvram.testing.gguf import Raw, Tensor, Value, bytes_reader, gguf_file_size, gguf_header
 
 

@@ -67,3 +67,27 @@ def test_hostile_text_in_a_header_cannot_reach_the_terminal(hub_on, make_repo):
     line = one_error_line(run("t/escape"))
     assert "\x1b" not in line and "\x07" not in line
     assert "unknown dtype 'Q4_K'" in line
+
+
+# -- GGUF files: the same rules (one line naming repo and file, bounded reads)
+
+
+def gguf_repo(make_repo, hub_on, header: bytes, size: int, repo: str = "t/gguf"):
+    make_repo(repo, gguf={"model-Q4_K_M.gguf": (header, size)})
+    return hub_on(make_repo.root)
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "text"),
+    [
+        (b"GGML" + b"\0" * 60, 1000, "model-Q4_K_M.gguf: not a GGUF file"),
+        (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), 1000, "version 1"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 2**40, 0), 10**9, "which cannot fit"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**60), 10**9, "model-Q4_K_M.gguf"),
+    ],
+)
+def test_hostile_gguf_headers_are_one_line_naming_repo_and_file(make_repo, hub_on, header, size, text):
+    server = gguf_repo(make_repo, hub_on, header, size)
+    line = one_error_line(run("t/gguf"))
+    assert line.startswith("hubvram: error: t/gguf: model-Q4_K_M.gguf") and text in line
+    assert sum(r.bytes_sent for r in server.requests if r.path.endswith(".gguf")) <= 256 * 1024
