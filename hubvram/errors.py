@@ -60,6 +60,8 @@ class ModelNotFound(HubVramError):
 
     def __init__(self, model: str, *, token_sent: bool) -> None:
         hint = "" if token_sent else " (if it is private, log in with `hf auth login` or set HF_TOKEN)"
+        if "/" not in model:  # legacy ids (gpt2) redirect; any other id needs its organisation
+            hint += "; Hub ids are org/name, e.g. meta-llama/Llama-2-7b-hf"
         super().__init__(f"{model} was not found on the Hub{hint}", model=model)
         self.token_sent = token_sent
 
@@ -68,10 +70,11 @@ class RevisionNotFound(HubVramError):
     """The repo exists but the branch, tag or commit does not."""
 
     def __init__(self, model: str, revision: str) -> None:
+        hint = "check the branch, tag or commit"
+        if 7 <= len(revision) < 40 and all(c in "0123456789abcdef" for c in revision):
+            hint = "a short commit id is matched against main's commit only; give all 40 characters"
         super().__init__(
-            f"{model} has no revision '{printable(revision)}': check the branch, tag or commit",
-            model=model,
-            revision=revision,
+            f"{model} has no revision '{printable(revision)}': {hint}", model=model, revision=revision
         )
 
 

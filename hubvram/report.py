@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_BITS, QUANTIZED_DTYPES, precision_name
+from .dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_DTYPES, precision_name
 from .errors import MalformedConfig
 from .estimator import Estimate, EstimateOptions, estimate
 from .estimator.gguf import PartialOffload, partial_offload
+from .estimator.weights import weights_bytes
 from .fetch.snapshot import RepoSnapshot
-from .gpus import Fit, Gpu, default_gpus, fit, largest_fitting
+from .gpus import Fit, Gpu, default_gpus, largest_fitting
 from .model import ModelFacts, facts_from_snapshot
 
 DEFAULT_SEQ_LEN = 2048
@@ -75,6 +76,9 @@ class GpuRow:
     max_batch_size: int | None = None  # largest batch of the first estimate that fits on one card
     max_seq_len: int | None = None  # largest context of the first estimate that fits on one card
     offload: tuple[PartialOffload | None, ...] = ()  # GGUF: the layers a card too small for all holds
+    limits_of: int | None = None  # the estimate max_batch_size / max_seq_len are for (the first that fits)
+    batch_capped: bool = False  # the search stopped at its cap: the card holds at least that
+    context_capped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         offload = self.offload or (None,) * len(self.fits)
@@ -87,6 +91,9 @@ class GpuRow:
             ],
             "max_batch_size": self.max_batch_size,
             "max_seq_len": self.max_seq_len,
+            "limits_of": self.limits_of,
+            "max_batch_size_capped": self.batch_capped,
+            "max_seq_len_capped": self.context_capped,
         }
 
 
@@ -98,9 +105,11 @@ class Report:
     estimates: tuple[Estimate, ...]
     gpus: tuple[GpuRow, ...]
     transfer: Transfer = Transfer()
+    warnings: tuple[str, ...] = ()  # what the user asked for that the model may not support
 
     def to_dict(self) -> dict[str, Any]:
         data = self.facts.to_dict()
+        data["warnings"] = list(self.warnings)
         data["estimates"] = [estimate_dict(e, self.facts) for e in self.estimates]
         data["gpus"] = [row.to_dict() for row in self.gpus]
         data["transfer"] = {
@@ -157,11 +166,16 @@ def scenarios(facts: ModelFacts, options: RunOptions) -> list[EstimateOptions]:
         dtypes: tuple[str | None, ...] = (options.dtype,)
         if options.dtype is None and mode == "inference":
             dtypes += tuple(p for p in WHAT_IF_PRECISIONS if _smaller_than_stored(p, facts))
-        if options.dtype is None and mode == "training" and not _stored_as_float(facts):
-            dtypes = ("bf16",)  # FP8/MXFP4/GPTQ weights are trained dequantized (or with --lora-rank)
         if options.mode == "both" and not trainable(options, mode):
             continue  # `--dtype int4` under --mode both: the inference what-if, no full training at int4
         per_mode = base if mode == "training" else replace(base, mixed_precision=None)
+        if mode == "training" and options.dtype is None and base.lora_rank is None:
+            # What most fine-tuning runs use (transformers Trainer bf16=True, accelerate, Lightning
+            # "bf16-mixed"): fp32 master weights, gradients and AdamW states, bf16 compute. Pure
+            # precision is --dtype; FP8/MXFP4/GPTQ weights are trained dequantized the same way.
+            per_mode = replace(per_mode, mixed_precision=per_mode.mixed_precision or "bf16")
+        elif mode == "training" and options.dtype is None and not _stored_as_float(facts):
+            dtypes = ("bf16",)  # LoRA on FP8/MXFP4/GPTQ weights: a bf16 base (or --dtype nf4: QLoRA)
         result.extend(replace(per_mode, mode=mode, dtype=dtype) for dtype in dtypes)
     return result
 
@@ -189,7 +203,12 @@ def _stored_as_float(facts: ModelFacts) -> bool:
 
 
 def _smaller_than_stored(precision: str, facts: ModelFacts) -> bool:
-    return facts.bytes_per_parameter * 8 > QUANTIZED_BITS[precision] * 1.5
+    """A what-if precision is shown only where it changes something: a different precision than the
+    stored one that saves at least a tenth of the weights (a GPTQ int4 repo gets no int4 what-if; a
+    bnb-4bit one no int4 beside its nf4)."""
+    if precision == stored_precision(facts):
+        return False
+    return weights_bytes(facts, precision) < 0.9 * facts.weights_bytes
 
 
 def build_report(
@@ -200,7 +219,18 @@ def build_report(
     require_transformer(facts)
     estimates = tuple(estimate(facts, scenario) for scenario in scenarios(facts, options))
     rows = tuple(gpu_row(facts, estimates, gpu, search_limits) for gpu in options.held_against())
-    return Report(facts, estimates, rows, transfer)
+    return Report(facts, estimates, rows, transfer, warnings(facts, options))
+
+
+def warnings(facts: ModelFacts, options: RunOptions) -> tuple[str, ...]:
+    """What was asked beyond what the model states it supports (estimated as asked all the same)."""
+    context = facts.architecture.max_position_embeddings
+    if options.seq_len and context and options.seq_len > context:
+        return (
+            f"--seq-len {options.seq_len:,} is beyond the {context:,} tokens {facts.model_id} was trained "
+            "for (max_position_embeddings): estimated as asked, but the model may not work there",
+        )
+    return ()
 
 
 def require_transformer(facts: ModelFacts) -> None:
@@ -219,11 +249,14 @@ def require_transformer(facts: ModelFacts) -> None:
 def gpu_row(
     facts: ModelFacts, estimates: tuple[Estimate, ...], gpu: Gpu, search_limits: bool = True
 ) -> GpuRow:
-    fits = tuple(fit(e.total, gpu, replicated_bytes=min(e.replicated_bytes, e.total)) for e in estimates)
+    fits = tuple(e.fit(gpu) for e in estimates)
     offload = tuple(partial_offload(facts, e, gpu.memory_bytes) for e in estimates) if facts.llamacpp else ()
-    if not estimates or not search_limits:
+    # The largest batch and context of the first scenario (in the table's order) that fits on one card:
+    # on a card too small for bf16, the int4 what-if's limits rather than none.
+    index = next((i for i, f in enumerate(fits) if f.fits), None)
+    if index is None or not search_limits:
         return GpuRow(gpu, fits, offload=offload)
-    first = estimates[0].options
+    first = estimates[index].options
 
     def with_batch(batch: int) -> int:
         return estimate(facts, replace(first, batch_size=batch)).total
@@ -234,10 +267,15 @@ def gpu_row(
     context_limit = facts.architecture.max_position_embeddings or MAX_CONTEXT_SEARCHED
     max_batch = largest_fitting(with_batch, gpu.memory_bytes, hi=MAX_BATCH_SEARCHED)
     lowest_context = first.new_tokens + 1  # the prompt needs at least one token beside the generated ones
-    max_context = largest_fitting(
-        with_context,
-        gpu.memory_bytes,
-        lo=lowest_context,
-        hi=max(lowest_context, min(context_limit, MAX_CONTEXT_SEARCHED)),
+    highest = max(lowest_context, min(context_limit, MAX_CONTEXT_SEARCHED))
+    max_context = largest_fitting(with_context, gpu.memory_bytes, lo=lowest_context, hi=highest)
+    return GpuRow(
+        gpu,
+        fits,
+        max_batch,
+        max_context,
+        offload,
+        limits_of=index,
+        batch_capped=max_batch == MAX_BATCH_SEARCHED,
+        context_capped=max_context == highest and highest == MAX_CONTEXT_SEARCHED,
     )
-    return GpuRow(gpu, fits, max_batch, max_context, offload)

@@ -14,14 +14,18 @@ from .options import estimate_options, run_options
 def estimate_command(model: str, revision: str | None, token: str | None, fmt: str, **kwargs) -> None:
     """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
     # The stages are imported here, not at the top: `hubvram --help` should not load them (start-up time).
-    from ..fetch.load import load_snapshot
+    from ..fetch.load import load_snapshot, parse_model_ref
     from ..model import facts_from_snapshot
     from ..render import render
     from ..report import Transfer, build_report
 
     options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
+    model, pasted_revision = parse_model_ref(model)  # a Hub URL, or org/name@revision
+    revision = revision or pasted_revision
     snapshot = load_snapshot(model, revision=revision, token=token, variant=options.settings.variant)
     report = build_report(facts_from_snapshot(snapshot), options, Transfer.of(snapshot))
+    for warning in report.warnings:
+        click.echo(f"hubvram: warning: {warning}", err=True)
     click.echo(render(report, fmt))
 
 

@@ -26,10 +26,7 @@ def _message(exc: HubVramError) -> str:
             "or pass --token / set HF_TOKEN"
         )
     if isinstance(exc, ModelNotFound) and not exc.token_sent:
-        return (
-            f"{exc.model} was not found on the Hub "
-            "(if it is private, log in with `hf auth login` or pass --token)"
-        )
+        return exc.bare.replace("or set HF_TOKEN)", "or pass --token)")
     if isinstance(exc, UnknownGpu):
         if exc.ambiguous:
             names = ", ".join(exc.candidates)

@@ -60,6 +60,10 @@ def _overhead(_ctx, param: click.Parameter, value: str | None) -> int | None:
         return None
     if value.strip() == "0":
         return 0
+    if value.strip()[-1:].isdigit():
+        raise click.BadParameter(
+            f"'{value}' has no unit: give 500MiB, 1GiB, ... (or 'auto', or 0)", param=param
+        )
     try:
         return parse_size(value)
     except HubVramError as exc:
@@ -94,7 +98,12 @@ def estimate_options(
         click.option(
             "--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."
         ),
-        click.option("--gpu-memory", multiple=True, metavar="SIZE", help="A GPU by its memory, e.g. 24GiB."),
+        click.option(
+            "--gpu-memory",
+            multiple=True,
+            metavar="SIZE",
+            help="A GPU by its memory: 24GiB, 24GB, or a bare number of GB (24).",
+        ),
         click.option(
             "--new-tokens", type=int, default=0, callback=_count, help="Inference: tokens generated."
         ),

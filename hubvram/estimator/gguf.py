@@ -95,7 +95,8 @@ def estimate_gguf(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         options=replace(options, variant=variant.name),
         components=components,
         total=sum(parts.values()),
-        replicated_bytes=overhead + gpu.compute,
+        replicated_bytes=gpu.compute,  # llama.cpp's layer split: every device has a compute buffer
+        fixed_bytes=overhead,
         peak_phase="llama.cpp",
         phases=MappingProxyType({"llama.cpp": components}),
         notes=notes,

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..gpus.catalog import Gpu
+from ..gpus.fitting import Fit, fit
 from .options import EstimateOptions
 
 COMPONENT_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer_states", "overhead")
@@ -33,10 +35,25 @@ class Estimate:
     options: EstimateOptions
     components: Mapping[str, int]
     total: int
-    replicated_bytes: int  # bytes every GPU holds when split across cards (overhead, activations)
+    # Split over several cards (gpus.fitting.fit): the tensors every card keeps whatever the split (0 for
+    # tensor-parallel inference and layer-split training; llama.cpp: its compute buffer), the runtime
+    # each card adds (CUDA context and workspace, or --overhead), and its allocator slack.
+    replicated_bytes: int
     peak_phase: str = ""
     phases: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    fixed_bytes: int = 0
+    slack: float = 0.0
+
+    def fit(self, gpu: Gpu) -> Fit:
+        """This estimate on `gpu`: on one card, and on the fewest cards that hold it split."""
+        return fit(
+            self.total,
+            gpu,
+            replicated_bytes=self.replicated_bytes,
+            fixed_bytes=self.fixed_bytes,
+            slack=self.slack,
+        )
 
     @property
     def resident(self) -> dict[str, int]:
@@ -62,17 +79,23 @@ class Estimate:
         }
 
 
-def overhead_bytes(options: EstimateOptions, peak: float) -> int:
+def runtime(options: EstimateOptions) -> tuple[int, float]:
+    """(fixed bytes, slack fraction) of one GPU process: --overhead replaces both when given."""
     if options.overhead is not None:
-        return options.overhead
-    return int(CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES + ALLOCATOR_SLACK * peak)
+        return options.overhead, 0.0
+    return CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES, ALLOCATOR_SLACK
+
+
+def overhead_bytes(options: EstimateOptions, peak: float) -> int:
+    fixed, slack = runtime(options)
+    return int(fixed + slack * peak)
 
 
 def finish(
     options: EstimateOptions,
     phases: dict[str, dict[str, float]],
     notes: list[str],
-    per_gpu_activation_keys: tuple[str, ...] = ("activations",),
+    per_gpu_activation_keys: tuple[str, ...] = (),
 ) -> Estimate:
     peak_phase = max(phases, key=lambda name: sum(phases[name].values()))
     peak = sum(phases[peak_phase].values())
@@ -85,7 +108,8 @@ def finish(
         frozen_phases[name] = MappingProxyType(full)
     components = frozen_phases[peak_phase]
     total = sum(components.values())
-    replicated = overhead + sum(components.get(key, 0) for key in per_gpu_activation_keys)
+    replicated = sum(components.get(key, 0) for key in per_gpu_activation_keys)
+    fixed, slack = runtime(options)
     return Estimate(
         options=options,
         components=components,
@@ -94,4 +118,6 @@ def finish(
         peak_phase=peak_phase,
         phases=MappingProxyType(frozen_phases),
         notes=tuple(notes),
+        fixed_bytes=fixed,
+        slack=slack,
     )

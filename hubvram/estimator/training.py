@@ -155,6 +155,16 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         )
     if options.attention == "eager":
         notes.append("eager attention keeps batch x heads x seq x seq scores per layer")
+    if not lora and not options.mixed_precision and compute != "fp32":
+        notes.append(
+            f"pure {compute}: weights, gradients and optimizer states in {compute}, no fp32 master copy "
+            "(most fine-tuning runs mixed precision: the default without --dtype)"
+        )
+    if lora and options.dtype in QUANTIZED_DTYPES and not options.gradient_checkpointing:
+        notes.append(
+            "QLoRA recipes turn on gradient checkpointing (--gradient-checkpointing): "
+            "without it the activations dominate"
+        )
     peak = max(phases, key=lambda name: sum(phases[name].values()))
     if peak != "optimizer_step" and not held:
         notes.append(f"peak during {peak}: gradients are not allocated yet (zero_grad(set_to_none=True))")

@@ -292,6 +292,8 @@ def translate(exc: BaseException, reader: HubTransport) -> BaseException:
         return ModelNotFound(model, token_sent=has_token(reader.token))
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", "?")
+        if status in (401, 404):  # a 404 the Hub did not label (an id it has never known): no such repo
+            return ModelNotFound(model, token_sent=has_token(reader.token))
         return NetworkError(f"{model}: the Hub answered HTTP {status}; try again later")
     if isinstance(exc, httpx2.RemoteProtocolError):
         return NetworkError(

@@ -10,6 +10,7 @@ Every request goes through http.HubTransport; never a byte of tensor data.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import threading
 from collections.abc import Iterable, Mapping
@@ -49,9 +50,10 @@ def validate_repo_id(model_id: str) -> None:
     try:
         hf_validate(model_id)
     except HFValidationError:
+        where = "no such local directory, and it " if "/" in model_id or os.sep in model_id else "it "
         raise UsageError(
-            f"'{_clip(model_id)}' is not a Hub repo id: use 'org/name' (letters, digits, '-', '_', '.'), "
-            "or the path of a local directory"
+            f"'{_clip(model_id)}': {where}is not a Hub repo id: use 'org/name' (letters, digits, '-', '_', "
+            "'.'), or the path of a local directory"
         ) from None
 
 

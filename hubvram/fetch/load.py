@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
-from ..errors import HubVramError, MalformedConfig, NetworkError
+from ..errors import HubVramError, MalformedConfig, NetworkError, RevisionNotFound
 from . import cache
 from .hub import HubReader
 from .local import read_local
@@ -96,11 +98,31 @@ def _from_hub(
             f"{model} is not in hubvram's cache and HF_HUB_OFFLINE is set: run it once online, or unset it",
             model=model,
         )
-    snapshot = reader.read()
+    try:
+        snapshot = reader.read()
+    except RevisionNotFound:
+        full = _full_commit(model, revision, token, timeout, pool)
+        if full is None:
+            raise
+        return _from_hub(model, full, token, timeout, pool, use_cache, refresh, decoders, cancel, variant)
     if use_cache and snapshot.sha and not reader.commit_moved:
         cache.store(model, snapshot.sha, snapshot.cacheable(), variant)
         cache.remember_ref(model, revision, snapshot.sha)
     return snapshot
+
+
+def _full_commit(
+    model: str,
+    revision: str | None,
+    token: str | bool | None,
+    timeout: float | None,
+    pool: ThreadPoolExecutor | None,
+) -> str | None:
+    """The 40-character commit a short one (as hubvram prints it, 7 characters) names, when it is main's."""
+    if not revision or not 7 <= len(revision) < 40 or any(c not in "0123456789abcdef" for c in revision):
+        return None
+    sha = HubReader(model, token=token, timeout=timeout, pool=pool).current_sha()
+    return sha if sha.startswith(revision) else None
 
 
 def adapter_base(snapshot: RepoSnapshot) -> str:
@@ -117,6 +139,26 @@ def adapter_base(snapshot: RepoSnapshot) -> str:
 
 def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+_HUB_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?P<id>[^/?#@]+(?:/[^/?#@]+)?)"
+    r"(?:/(?:tree|blob|resolve)/(?P<rev>[^/?#]+))?(?:[/?#].*)?$"
+)
+
+
+def parse_model_ref(text: str) -> tuple[str, str | None]:
+    """(repo id or path, revision) from what a user pastes: `org/name`, `org/name@rev`, or a Hub URL
+    (`https://huggingface.co/org/name`, `.../tree/rev`, `.../blob/rev/config.json`)."""
+    text = text.strip()
+    url = _HUB_URL.match(text)
+    if url:
+        model = url["id"]
+        return (model.removeprefix("models/"), unquote(url["rev"]) if url["rev"] else None)
+    if "@" in text and not looks_local(text):
+        model, _, revision = text.partition("@")
+        return model, revision or None
+    return text, None
 
 
 def looks_local(model: str) -> bool:

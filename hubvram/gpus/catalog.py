@@ -174,11 +174,11 @@ def default_gpus() -> tuple[Gpu, ...]:
     return tuple(find_gpu(name) for name in DEFAULT_GPU_NAMES)
 
 
-def parse_size(text: str | int) -> int:
+def parse_size(text: str | int, *, bare_unit: str = "") -> int:
     """Bytes in a size the user typed: "24GiB", "24GB", "24 gb", "80g", "25769803776".
 
     GB/MB/... are decimal (1e9), GiB/MiB/... binary (2**30), a bare K/M/G/T binary (nvidia-smi
-    habit), a bare number is bytes.
+    habit), a bare number is in `bare_unit` (default bytes; --gpu-memory says GB).
     """
     if isinstance(text, bool):
         raise UsageError(f"invalid size {text!r}; give a size such as 24GiB, 24GB or 80g")
@@ -192,7 +192,7 @@ def parse_size(text: str | int) -> int:
             value = Decimal(match.group(1))
         except InvalidOperation:  # pragma: no cover - the regex admits only numbers
             raise UsageError(f"invalid size '{text}'; give a size such as 24GiB") from None
-        unit = match.group(2).lower()
+        unit = match.group(2).lower() or bare_unit
     size = value * _UNITS[unit]
     if size <= 0:
         raise UsageError(f"size '{text}' must be positive; give a size such as 24GiB")
@@ -204,9 +204,16 @@ def parse_size(text: str | int) -> int:
 
 
 def custom_gpu(memory: str | int) -> Gpu:
-    """A GPU the catalog does not list, from --gpu-memory; the size is used as is (no reserve taken out)."""
-    size = parse_size(memory)
-    label = memory.strip() if isinstance(memory, str) else f"{memory} B"
+    """A GPU the catalog does not list, from --gpu-memory; the size is used as is (no reserve taken out).
+
+    A bare number is GB (`--gpu-memory 24` is a 24 GB card, what people mean), an int is bytes.
+    """
+    if isinstance(memory, str) and memory.strip() and memory.strip()[-1].isdigit():
+        size = parse_size(memory, bare_unit="gb")
+        label = f"{memory.strip()} GB"
+    else:
+        size = parse_size(memory)
+        label = memory.strip() if isinstance(memory, str) else f"{memory} B"
     return Gpu(
         name=f"custom ({label})",
         vendor="custom",

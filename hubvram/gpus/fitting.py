@@ -70,16 +70,42 @@ def gpus_needed(
     return n if n <= max_gpus else None
 
 
-def fit(total_bytes: int, gpu: Gpu, *, replicated_bytes: int = 0, max_gpus: int = 64) -> Fit:
-    """Fit of an estimate on `gpu`; replicated_bytes (runtime overhead, per-GPU buffers) sit on every card."""
-    n = gpus_needed(total_bytes, gpu.memory_bytes, replicated_bytes=replicated_bytes, max_gpus=max_gpus)
+def fit(
+    total_bytes: int,
+    gpu: Gpu,
+    *,
+    replicated_bytes: int = 0,
+    fixed_bytes: int = 0,
+    slack: float = 0.0,
+    max_gpus: int = 64,
+) -> Fit:
+    """Fit of an estimate on `gpu`, alone and split over the fewest cards that hold it.
+
+    Split over n cards, each card holds its share of the tensors, `replicated_bytes` that every card keeps
+    whatever the split, its own runtime (`fixed_bytes`: CUDA context, workspaces) and its allocator's
+    `slack` on what it holds (so the runtime of the whole model is never charged to each card):
+
+        per card = (ceil((peak - replicated) / n) + replicated) x (1 + slack) + fixed
+        peak = (total - fixed) / (1 + slack), the tensors of the estimate
+
+    Apple silicon has one unified memory per machine: there is no splitting over cards (None).
+    """
+    peak = round((total_bytes - fixed_bytes) / (1 + slack))
+    replicated = min(replicated_bytes, peak)
+    room = int((gpu.memory_bytes - fixed_bytes) / (1 + slack))  # what each card has for tensors
+    n = None
+    if gpu.kind != "apple" or total_bytes <= gpu.memory_bytes:
+        n = gpus_needed(peak, max(room, 0), replicated_bytes=replicated, max_gpus=max_gpus)
+    per_gpu = total_bytes if n == 1 else None
+    if n is not None and n > 1:
+        per_gpu = int(per_gpu_bytes(peak, n, replicated_bytes=replicated) * (1 + slack)) + fixed_bytes
     return Fit(
         gpu=gpu,
         required_bytes=total_bytes,
         fits=total_bytes <= gpu.memory_bytes,
-        gpus_needed=n,
+        gpus_needed=1 if total_bytes <= gpu.memory_bytes else n,
         headroom_bytes=gpu.memory_bytes - total_bytes,
-        per_gpu_bytes=None if n is None else per_gpu_bytes(total_bytes, n, replicated_bytes=replicated_bytes),
+        per_gpu_bytes=per_gpu,
     )
 
 

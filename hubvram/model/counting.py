@@ -200,7 +200,8 @@ def derive_parameters(
         total = decoder_parameters(arch)
         how = "derived from the config's dimensions with the transformer formula, not read"
         weights_bytes = int(total * width)
-    count = ParameterCount(by_dtype={label: total}, stored_by_dtype={}, source="config")
+    source = "stored size" if stored_bytes else "config"
+    count = ParameterCount(by_dtype={label: total}, stored_by_dtype={}, source=source)
     return count, weights_bytes, (f"no safetensors weights: parameter count {how}",)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 _EXPORTS = {
     "render": "report_text",
     "report_csv": "report_text",
-    "scenario_label": "report_text",
+    "scenario_label": "labels",
     "scan_columns": "scan_text",
     "scan_line": "scan_text",
     "render_scan": "scan_text",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from ..errors import printable
-from ..estimator import COMPONENT_KEYS, Estimate
-from ..estimator.gguf import PartialOffload
+from ..estimator import COMPONENT_KEYS
 from ..gpus import Fit
-from ..model import ModelFacts
 from ..report import Report, dtype_label
+from .fit_text import WIDTH, fit_tables, verdicts
+from .labels import scenario_label, shared_shape, short_labels
 from .writers import GIB, csv_text, gib, json_text, table_text
 
 
@@ -15,22 +17,6 @@ def component_keys(estimates) -> tuple[str, ...]:
     """The standard components, then any extra ones an estimate carries (lora_adapters, ...)."""
     extra = [k for e in estimates for k in e.components if k not in COMPONENT_KEYS]
     return COMPONENT_KEYS + tuple(dict.fromkeys(extra))
-
-
-def scenario_label(estimate: Estimate, facts: ModelFacts) -> str:
-    """A short name for a scenario: "training mixed-bf16 adamw lora8 ckpt b2 s512"."""
-    o = estimate.options
-    precision = f"mixed-{o.mixed_precision}" if o.mode == "training" and o.mixed_precision else None
-    parts = [o.mode, precision or dtype_label(estimate, facts)]
-    if o.mode == "training":
-        parts.append(o.optimizer)
-        parts += [f"lora{o.lora_rank}"] if o.lora_rank else []
-        parts += ["ckpt"] if o.gradient_checkpointing else []
-        parts += [f"zero{o.zero_stage}x{o.num_gpus}"] if o.zero_stage else []
-        parts += [f"offload-{o.offload}"] if o.offload != "none" else []
-    elif o.tensor_parallel > 1:
-        parts.append(f"tp{o.tensor_parallel}")
-    return " ".join([*parts, f"b{o.batch_size}", f"s{o.seq_len}"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,8 +32,16 @@ def render(report: Report, fmt: str) -> str:
 
 
 def _text(report: Report, fmt: str) -> str:
-    """The facts, the breakdown and the fit table, as plain text ("table") or markdown."""
-    parts = [_summary(report, markdown=fmt == "markdown"), _breakdown(report, fmt), _fit_table(report, fmt)]
+    """The facts, a verdict per GPU, the breakdown and the fit table, as plain text or markdown."""
+    shape = shared_shape(report.estimates)
+    verdict = "\n".join(verdicts(report))
+    heading = f"on one card ({shape}):" if shape else "on one card:"
+    parts = [
+        _summary(report, markdown=fmt == "markdown"),
+        f"{heading}\n{verdict}" if fmt != "markdown" else f"**{heading}**\n\n{verdict}",
+        _breakdown(report, fmt),
+        fit_tables(report, fmt),
+    ]
     return "\n\n".join(parts)
 
 
@@ -97,12 +91,23 @@ def _summary(report: Report, *, markdown: bool) -> str:
         rows.append(("quantization", _clean(arch.quantization.get("quant_method")) or "yes"))
     for note in facts.notes:
         rows.append(("note", note))
-    if report.transfer.requests:
-        rows.append(("read", f"{report.transfer.requests} requests, {report.transfer.bytes / 1e3:,.1f} kB"))
+    for warning in report.warnings:
+        rows.append(("warning", warning))
+    transfer = report.transfer
+    if transfer.cached:
+        recheck = f" ({transfer.requests} request to re-check the branch)" if transfer.requests else ""
+        rows.append(("read", f"from hubvram's cache{recheck}, no header bytes"))
+    elif transfer.requests:
+        rows.append(("read", f"{transfer.requests} requests, {transfer.bytes / 1e3:,.1f} kB"))
     width = max(len(k) for k, _ in rows)
     if markdown:
         return "\n".join([f"### {lines[0]}", ""] + [f"- **{k}**: {v}" for k, v in rows])
-    return "\n".join(lines + [f"  {k.ljust(width)}  {v}" for k, v in rows])
+    indent = " " * (width + 4)
+    wrapped = [
+        textwrap.fill(v, WIDTH, initial_indent=f"  {k.ljust(width)}  ", subsequent_indent=indent)
+        for k, v in rows
+    ]
+    return "\n".join(lines + wrapped)
 
 
 def _count_source(report: Report) -> str:
@@ -115,65 +120,71 @@ def _count_source(report: Report) -> str:
         return f"read from {files} safetensors {plural}"
     if facts.format == "meta-original":
         return "derived from params.json, not read"
+    if facts.parameters.source == "stored size":
+        return "derived from the stored size, not read"
     return "derived from the config, not read"
 
 
 def _breakdown(report: Report, fmt: str) -> str:
-    keys = component_keys(report.estimates)
-    headers = ["scenario", *keys, "total"]
+    """Bytes at the peak of each scenario, in one unit for the table; components zero everywhere left out."""
+    estimates = report.estimates
+    keys = [k for k in component_keys(estimates) if any(e.components.get(k, 0) for e in estimates)]
+    keys.sort(key=lambda k: k == "overhead")  # the runtime last, beside the total it is added to
+    big = max((e.total for e in estimates), default=0) >= GIB
+    unit, scale = ("GiB", GIB) if big else ("MiB", 2**20)
+    shape = shared_shape(report.estimates)
+    labels = (
+        short_labels(report.estimates, report.facts)
+        if shape
+        else [scenario_label(e, report.facts) for e in report.estimates]
+    )
+    headers = [f"{unit} at the peak", *(_HEADERS.get(k, k) for k in keys), "total"]
     rows = []
-    for estimate in report.estimates:
-        components = [gib(estimate.components.get(key, 0)) for key in keys]
-        rows.append([scenario_label(estimate, report.facts), *components, gib(estimate.total)])
-    table = table_text(rows, headers, fmt)
-    return "\n".join([table, *_estimate_notes(report)])
+    for label, estimate in zip(labels, report.estimates, strict=True):
+        cells = [_number(estimate.components.get(k, 0), scale) for k in keys]
+        rows.append([label, *cells, _number(estimate.total, scale)])
+    return "\n".join([table_text(rows, headers, fmt), *_estimate_notes(report, labels, fmt)])
 
 
-def _estimate_notes(report: Report) -> list[str]:
-    """Each estimate's notes (peak phase, offload, LoRA size, ...), said once for the scenarios they share."""
+# Component names as column headers (JSON keeps the component keys).
+_HEADERS = {
+    "kv_cache": "KV cache",
+    "activations": "activ.",
+    "gradients": "grads",
+    "optimizer_states": "optim.",
+    "optimizer_scratch": "scratch",
+    "overhead": "runtime",
+    "lora_adapters": "adapters",
+    "dequantized_weight": "dequant",
+    "zero3_gathered": "gathered",
+    "autocast_weights": "autocast",
+}
+
+
+def _number(nbytes: int, scale: int) -> str:
+    return "-" if not nbytes else f"{nbytes / scale:,.2f}" if scale == GIB else f"{nbytes / scale:,.1f}"
+
+
+def _estimate_notes(report: Report, labels: list[str], fmt: str) -> list[str]:
+    """Each estimate's notes (peak phase, offload, LoRA size, ...), said once, naming the scenarios they
+    concern when not all of them; wrapped to the width."""
     said: dict[str, list[str]] = {}
-    for estimate in report.estimates:
+    for label, estimate in zip(labels, report.estimates, strict=True):
         for note in estimate.notes:
-            said.setdefault(note, []).append(scenario_label(estimate, report.facts))
-    return [f"note ({', '.join(labels)}): {note}" for note, labels in said.items()]
-
-
-def _fit_table(report: Report, fmt: str) -> str:
-    headers = [
-        "GPU",
-        "usable",
-        *(scenario_label(e, report.facts) for e in report.estimates),
-        "max batch",
-        "max context",
-    ]
-    rows = []
-    for row in report.gpus:
-        offload = row.offload or (None,) * len(row.fits)
-        cells = [_fit_cell(fit, o) for fit, o in zip(row.fits, offload, strict=True)]
-        rows.append(
-            [row.gpu.name, gib(row.gpu.memory_bytes), *cells, _opt(row.max_batch_size), _opt(row.max_seq_len)]
-        )
-    note = "fits: free memory left on one card; Nx: cards needed when the model is split; -: does not fit"
-    return table_text(rows, headers, fmt) + "\n" + note
-
-
-def _fit_cell(fit: Fit, offload: PartialOffload | None = None) -> str:
-    if fit.fits:
-        return f"fits, {fit.headroom_bytes / GIB:,.1f} GiB free"
-    if offload is not None and offload.n_gpu_layers:
-        return f"-ngl {offload.n_gpu_layers}/{offload.layers}, {gib(offload.host_bytes)} in RAM"
-    if fit.gpus_needed:
-        return f"{fit.gpus_needed}x"
-    return "-"
+            said.setdefault(note, []).append(label)
+    lines = []
+    for note, which in said.items():
+        text = note if len(which) == len(labels) else f"{', '.join(which)}: {note}"
+        if fmt == "markdown":
+            lines.append(f"- {text}")
+        else:
+            lines.append(textwrap.fill(text, WIDTH, initial_indent="* ", subsequent_indent="  "))
+    return [""] + lines if lines and fmt == "markdown" else lines
 
 
 def _clean(value: object) -> str | None:
     """Config text fit for a terminal (see errors.printable)."""
     return printable(value) if isinstance(value, str) else None
-
-
-def _opt(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
 
 
 def report_csv(report: Report) -> str:

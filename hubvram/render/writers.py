@@ -42,10 +42,14 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def table_text(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) -> str:
     """A table for people: tabulate's "simple" layout, or GitHub markdown for fmt "markdown"."""
-    from tabulate import tabulate  # lazy: JSON and CSV output never need it
+    import tabulate  # lazy: JSON and CSV output never need it
 
     tablefmt = "github" if fmt == "markdown" else "simple"
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    padding, tabulate.MIN_PADDING = tabulate.MIN_PADDING, 0  # columns as wide as their text: 100 columns
+    try:
+        return tabulate.tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    finally:
+        tabulate.MIN_PADDING = padding
 
 
 def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str) -> str:

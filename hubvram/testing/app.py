@@ -135,6 +135,9 @@ class HubApp:
         self, method: str, raw_path: str, query: dict[str, list[str]], headers: dict[str, str], host: str
     ) -> Response:
         segs = [unquote(s) for s in raw_path.split("/")[1:]]
+        moved = self.moved(segs, raw_path, query)
+        if moved is not None:
+            return moved
         if method in ("GET", "HEAD"):
             if len(segs) >= 5 and segs[2] == "resolve":
                 return self.resolve(method, segs[0], segs[1], segs[3], "/".join(segs[4:]), headers)
@@ -151,6 +154,27 @@ class HubApp:
                 if rest[0] == "safetensors-metadata" and len(rest) >= 2:
                     return self.safetensors_metadata(org, name, "/".join(rest[1:]), headers)
         return error_response(404, None, "Not Found")
+
+    def moved(self, segs: list[str], raw_path: str, query: dict[str, list[str]]) -> Response | None:
+        """A legacy id without an organisation (`gpt2`) redirects to its repo, as on the Hub (307), for the
+        API routes and for resolve; `<root>/redirects.json` maps old ids to new ones."""
+        redirects = self._redirects()
+        api = segs[:2] == ["api", "models"] and len(segs) >= 3
+        old = segs[2] if api else segs[0] if len(segs) >= 2 and segs[1] == "resolve" else None
+        if old is None or old not in redirects:
+            return None
+        head = "/api/models/" if api else "/"
+        rest = raw_path[len(head) + len(old) :]
+        location = head + redirects[old] + rest + ("?" + urlencode(query, doseq=True) if query else "")
+        return Response(307, {"Location": location})
+
+    def _redirects(self) -> dict[str, str]:
+        path = self.server.root / "redirects.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
     def _open(self, org: str, name: str, headers: dict[str, str]) -> tuple[Repo | None, Response | None]:
         repo = self.repo(org, name)
