@@ -35,7 +35,9 @@ class Architecture:
     num_experts_per_token: int | None = None
     num_shared_experts: int | None = None
     moe_intermediate_size: int | None = None
-    first_dense_layers: int | None = None  # DeepSeek/GLM/Kimi first_k_dense_replace: leading layers with a dense MLP
+    first_dense_layers: int | None = (
+        None  # DeepSeek/GLM/Kimi first_k_dense_replace: leading layers with a dense MLP
+    )
     # Multi-token-prediction layers stored after the trunk (DeepSeek-V3 num_nextn_predict_layers); not run by
     # plain generation, loaded by vLLM only for speculative decoding.
     mtp_layers: int | None = None
