@@ -228,7 +228,7 @@ def prefill_bound(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = No
     )
 
 
-def speed(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = None) -> Speed:
+def tokens_per_second(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = None) -> Speed:
     """Decode and prefill bounds of ``facts`` on ``gpu``, with what is unknown said in notes."""
     options = options or SpeedOptions()
     notes: list[str] = []
