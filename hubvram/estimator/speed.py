@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dtypes import FLOAT_BYTES
-from ..gpus.catalog import Gpu
 from ..model.facts import Architecture, ModelFacts
 from ..model.families import is_encoder_only, layer_kinds
+from .device import Device
 from .moe import ExpertSplit, expert_split, input_embedding_bytes
 from .vllm_kv import kv_head_size, kv_heads_per_gpu
 from .weights import stored_compute_dtype
@@ -174,7 +174,7 @@ def kv_bytes_read(arch: Architecture, context: int, kv_bytes: float, tp: int = 1
     return int(total)
 
 
-def decode_bound(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = None) -> DecodeBound | None:
+def decode_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = None) -> DecodeBound | None:
     """Decode step time and tokens/s on ``gpu``; None when its bandwidth is unknown or there is no decode."""
     options = options or SpeedOptions()
     if not gpu.bandwidth_bytes_per_s or is_encoder_only(facts.architecture):
@@ -200,7 +200,7 @@ def decode_bound(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = Non
     )
 
 
-def prefill_bound(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = None) -> PrefillBound | None:
+def prefill_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = None) -> PrefillBound | None:
     """Prefill time and tokens/s of one prompt; None when the GPU's FLOP/s or bandwidth is unknown."""
     options = options or SpeedOptions()
     peak, precision = _peak_flops(facts, gpu)
@@ -228,7 +228,7 @@ def prefill_bound(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = No
     )
 
 
-def tokens_per_second(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None = None) -> Speed:
+def tokens_per_second(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = None) -> Speed:
     """Decode and prefill bounds of ``facts`` on ``gpu``, with what is unknown said in notes."""
     options = options or SpeedOptions()
     notes: list[str] = []
@@ -252,7 +252,7 @@ def tokens_per_second(facts: ModelFacts, gpu: Gpu, options: SpeedOptions | None 
     )
 
 
-def _peak_flops(facts: ModelFacts, gpu: Gpu) -> tuple[int, str]:
+def _peak_flops(facts: ModelFacts, gpu: Device) -> tuple[int, str]:
     """FP8 peak for FP8 (W8A8) checkpoints on FP8 hardware; else the FP16/BF16 peak (weight-only quantized
     weights are dequantized to 16-bit for the matmul)."""
     counts = facts.parameters.by_dtype

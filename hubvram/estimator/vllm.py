@@ -19,13 +19,13 @@ Qwen3-8B on an H200, +-1.5 GiB of them moves the KV cache by +-1.4 % (notes/VLLM
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
-from ..gpus.catalog import Gpu
 from ..model.facts import ModelFacts
 from ..model.families import is_encoder_only
+from .device import Device
 from .moe import expert_split
 from .vllm_kv import KvLayout, capacity, kv_layout
 from .vllm_messages import no_memory_message, oom_message, startup_message, too_long_message
@@ -44,6 +44,8 @@ VLLM_VERSION = "0.33.0"  # default behaviour: vllm==0.33.0 (PyPI), read in notes
 OLDEST_VERSION = (0, 14)  # V1 with request_memory's ceil and the docs link in its messages
 GiB = 1 << 30
 DEFAULT_MAX_MODEL_LEN = 2048  # _get_and_verify_max_len: no context key in config.json -> 2048, with a warning
+# --kv-cache-dtype values modelled, bytes per value: auto = the model dtype; fp8 variants 1 byte, per-tensor
+# scales and no extra bytes (notes/VLLM.md section 4; per-token-head and nvfp4 modes are not modelled)
 KV_CACHE_DTYPES = {"auto": None, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 
@@ -242,7 +244,7 @@ def vllm_weights_bytes(facts: ModelFacts, options: VllmOptions) -> tuple[int, li
     return per_gpu, notes
 
 
-def vllm_fit(facts: ModelFacts, gpu: Gpu, options: VllmOptions | None = None) -> VllmFit:
+def vllm_fit(facts: ModelFacts, gpu: Device, options: VllmOptions | None = None) -> VllmFit:
     """Size ``facts`` on ``gpu`` (one of ``tensor_parallel`` identical ranks) as vLLM would."""
     options = options or VllmOptions()
     arch = facts.architecture
@@ -275,7 +277,7 @@ def vllm_fit(facts: ModelFacts, gpu: Gpu, options: VllmOptions | None = None) ->
         budget = options.kv_cache_memory  # --kv-cache-memory: gpu_memory_utilization is ignored
     else:
         budget = requested - (weights + peak + non_torch) - graphs
-    common = dict(
+    base = VllmFit(
         gpu=gpu.name,
         engine=f"vllm {options.version}",
         gpu_memory_utilization=util,
@@ -291,6 +293,7 @@ def vllm_fit(facts: ModelFacts, gpu: Gpu, options: VllmOptions | None = None) ->
         tensor_parallel=tp,
         asked_max_model_len=asked,
         model_max_len=model_len,
+        layout=None,
     )
     if gpu.kind == "apple":
         notes.append("vLLM has no Apple GPU (Metal) backend: on a Mac it runs on the CPU")
@@ -300,7 +303,7 @@ def vllm_fit(facts: ModelFacts, gpu: Gpu, options: VllmOptions | None = None) ->
         error = startup or (
             None if budget + graphs >= 0 else oom_message(weights + peak + non_torch, requested)
         )
-        return VllmFit(layout=None, error=error, notes=tuple(notes), **common)
+        return replace(base, error=error, notes=tuple(notes))
     layout = kv_layout(
         arch,
         dtype_bytes=KV_CACHE_DTYPES[options.kv_cache_dtype] or e,
@@ -316,17 +319,19 @@ def vllm_fit(facts: ModelFacts, gpu: Gpu, options: VllmOptions | None = None) ->
     longest = layout.longest_request(check, model_len)
     error = startup or _kv_error(layout, check, asked, release)
     if error:
-        return VllmFit(layout=layout, num_blocks=num_blocks, max_model_len=longest or None, error=error,
-                       notes=tuple(notes), **common)  # fmt: skip
+        return replace(
+            base, layout=layout, num_blocks=num_blocks, max_model_len=longest or None, error=error,
+            notes=tuple(notes),
+        )  # fmt: skip
     concurrency, kv_tokens = capacity(layout, num_blocks, asked, by_concurrency=release >= (0, 21))
-    return VllmFit(
+    return replace(
+        base,
         layout=layout,
         num_blocks=num_blocks,
         kv_cache_tokens=kv_tokens,
         max_concurrency=concurrency,
         max_model_len=longest,
         notes=tuple(notes),
-        **common,
     )
 
 
@@ -366,8 +371,9 @@ def _layout_notes(facts: ModelFacts, layout: KvLayout, tp: int) -> list[str]:
         )
     sliding = [g for g in layout.groups if g.kind == "sliding_attention"]
     if sliding:
+        held = (sliding[0].window or 1) - 1
         notes.append(
-            f"{sum(g.layers for g in sliding)} sliding-window layers hold at most {sliding[0].window - 1} + "
+            f"{sum(g.layers for g in sliding)} sliding-window layers hold at most {held} + "
             f"{layout.in_flight_tokens:,} in-flight tokens per request (hybrid KV cache manager)"
         )
     if layout.padding_layers:

@@ -108,9 +108,7 @@ def kv_head_size(arch: Architecture) -> int:
     if arch.kv_lora_rank:  # MLAAttentionSpec: head_size = kv_lora_rank + qk_rope_head_dim, no separate V
         return arch.kv_lora_rank + (arch.qk_rope_head_dim or 0)
     head_dim = arch.attention_head_dim
-    if not head_dim:
-        require(arch, "head_dim", "the KV cache")
-    return int(head_dim)
+    return head_dim if head_dim else require(arch, "head_dim", "the KV cache")
 
 
 def kv_layout(

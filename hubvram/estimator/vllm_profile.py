@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..dtypes import FLOAT_BYTES
-from ..gpus.catalog import Gpu
 from ..model.facts import Architecture, ModelFacts
 from ..model.families import is_gated_mlp
+from .device import Device
 from .weights import stored_compute_dtype
 
 GiB = 1 << 30
@@ -87,7 +87,7 @@ def profile_peak(arch: Architecture, tokens: int, rows: int, act_bytes: float, t
     return ProfilePeak(forward=int(forward), sampler=int(sampler), tokens=tokens, rows=rows)
 
 
-def batch_defaults(gpu: Gpu, release: tuple[int, int], usage: str) -> tuple[int, int]:
+def batch_defaults(gpu: Device, release: tuple[int, int], usage: str) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) of EngineArgs.get_batch_defaults (0.33
     vllm/engine/arg_utils.py), keyed by usage context ("serve": OPENAI_API_SERVER, "llm": LLM_CLASS) and the
     device's total memory (cudaMemGetInfo, the catalog's usable bytes)."""
@@ -107,7 +107,7 @@ def in_flight_tokens(max_num_batched_tokens: int, release: tuple[int, int]) -> i
     return (2 if release >= (0, 33) else 1) * max_num_batched_tokens
 
 
-def mla_block_size(arch: Architecture, gpu: Gpu) -> int | None:
+def mla_block_size(arch: Architecture, gpu: Device) -> int | None:
     """Block size an MLA backend forces (vllm/platforms/cuda.py): FlashMLA 64 on Hopper ("Forcing kv cache
     block size to 64 for FlashMLA backend"), CUTLASS MLA 128 on Blackwell; None: the default 16."""
     if not arch.kv_lora_rank:
