@@ -30,6 +30,7 @@ Recomputation in Large Transformer Models", section 4) and checked against torch
     moe.py          active parameters and the bytes a MoE step reads
     speed.py        decode and prefill tokens/s bounds from bandwidth and FLOP/s
     curve.py        memory against context length (the data of render/chart.py)
+    serving.py      one scenario on one GPU: vLLM and speed as the report's JSON objects
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ _EXPORTS = {
     "vllm_fit": "vllm",
     "active_parameters": "moe",
     "expert_split": "moe",
+    "serving_summary": "serving",
     "Speed": "speed",
     "SpeedOptions": "speed",
     "tokens_per_second": "speed",
@@ -85,6 +87,7 @@ __all__ = [
     "active_parameters",
     "estimate",
     "expert_split",
+    "serving_summary",
     "memory_curve",
     "tokens_per_second",
     "vllm_fit",

@@ -12,12 +12,12 @@ not run by plain generation (vLLM loads them only for speculative decoding): the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..dtypes import FLOAT_BYTES
+from ..dtypes import FLOAT_BYTES, FLOAT_DTYPES
 from ..model.facts import Architecture, ModelFacts
 from ..model.families import family_is, is_gated_mlp
-from .weights import stored_compute_dtype
+from .weights import stored_compute_dtype, weight_bytes_per_param
 
 # Bits per parameter of each label ParameterCount.by_dtype uses: safetensors dtypes
 # (safetensors/src/tensor.rs Dtype) and the unpacked labels of model/counting.py (_unpacked).
@@ -60,6 +60,7 @@ class ExpertSplit:
     experts: int = 0  # routed experts per MoE layer (0: dense model)
     top_k: int = 0
     moe_layers: int = 0  # MoE layers in the trunk
+    mtp_layers: int = 0  # MTP layers found in the weights
     notes: tuple[str, ...] = ()
 
     @property
@@ -149,7 +150,35 @@ def expert_split(facts: ModelFacts) -> ExpertSplit:
         experts=experts,
         top_k=top_k,
         moe_layers=moe_layers,
+        mtp_layers=mtp,
         notes=tuple(notes),
+    )
+
+
+def expert_split_at(facts: ModelFacts, dtype: str | None) -> ExpertSplit:
+    """``expert_split`` with the bytes of the weights re-quantized to ``dtype`` (None: as stored), as
+    ``weights.weights_bytes`` sizes them: every parameter at the dtype's bytes, scales included, except the
+    embedding tables (and MTP copies), which quantizers keep 16-bit."""
+    split = expert_split(facts)
+    if dtype is None:
+        return split
+    arch = facts.architecture
+    embed = (arch.vocab_size or 0) * (arch.hidden_size or 0)
+    tables = embed * (1 if arch.tie_word_embeddings else 2) + 2 * embed * split.mtp_layers
+    if dtype in FLOAT_DTYPES:
+        bpp = table_bpp = float(FLOAT_BYTES[dtype])
+    else:
+        bpp, table_bpp = weight_bytes_per_param(dtype, arch.hidden_size), 2.0
+    stored_moe = split.moe_layers + split.mtp_layers
+    trunk_routed = split.routed_params * split.moe_layers // stored_moe if stored_moe else 0
+    mtp_tables = 2 * embed * split.mtp_layers
+    mtp_bytes = (split.mtp_params - mtp_tables) * bpp + mtp_tables * table_bpp
+    shared = (split.total_params - split.routed_params - split.mtp_params - tables + mtp_tables) * bpp
+    return replace(
+        split,
+        trunk_routed_bytes=int(trunk_routed * bpp),
+        shared_bytes=int(shared + (tables - mtp_tables) * table_bpp),
+        mtp_bytes=int(mtp_bytes),
     )
 
 
@@ -158,7 +187,7 @@ def active_parameters(facts: ModelFacts) -> int:
     return expert_split(facts).active_params
 
 
-def input_embedding_bytes(facts: ModelFacts) -> int:
+def input_embedding_bytes(facts: ModelFacts, dtype: str | None = None) -> int:
     """Bytes of the input embedding table, which a forward reads one row per token of (a lookup).
 
     A tied table is also the lm_head, read whole every step, so it is not a lookup-only table: 0.
@@ -167,8 +196,9 @@ def input_embedding_bytes(facts: ModelFacts) -> int:
     arch = facts.architecture
     if arch.tie_word_embeddings or not arch.vocab_size or not arch.hidden_size:
         return 0
-    size = arch.vocab_size * arch.hidden_size * FLOAT_BYTES[stored_compute_dtype(facts)]
-    return min(size, facts.weights_bytes)
+    width = FLOAT_BYTES[dtype] if dtype in FLOAT_DTYPES else 2 if dtype else None
+    size = arch.vocab_size * arch.hidden_size * (width or FLOAT_BYTES[stored_compute_dtype(facts)])
+    return min(size, facts.weights_bytes) if dtype is None else size
 
 
 def _expert_bytes_per_param(facts: ModelFacts) -> float:

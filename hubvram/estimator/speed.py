@@ -27,7 +27,7 @@ from ..dtypes import FLOAT_BYTES
 from ..model.facts import Architecture, ModelFacts
 from ..model.families import is_encoder_only, layer_kinds
 from .device import Device
-from .moe import ExpertSplit, expert_split, input_embedding_bytes
+from .moe import ExpertSplit, expert_split, expert_split_at, input_embedding_bytes
 from .vllm_kv import kv_head_size, kv_heads_per_gpu
 from .weights import stored_compute_dtype
 
@@ -57,6 +57,7 @@ class SpeedOptions:
     prompt_tokens: int = 2048  # prefill: one prompt of this many tokens
     tensor_parallel: int = 1
     kv_cache_dtype: str | None = None  # fp32/fp16/bf16/fp8; None = the model's float dtype
+    dtype: str | None = None  # weights re-quantized to this (fp8/int8/int4/nf4/...); None = as stored
     decode_efficiency: float = DECODE_EFFICIENCY
     prefill_efficiency: float = PREFILL_EFFICIENCY
 
@@ -181,13 +182,14 @@ def decode_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = 
         return None
     arch = facts.architecture
     tp, batch, context = options.tensor_parallel, options.batch_size, options.context_tokens
-    split = expert_split(facts)
-    weights = (split.shared_bytes - input_embedding_bytes(facts) + split.routed_bytes_read(batch)) / tp
+    split = expert_split_at(facts, options.dtype)
+    embed = input_embedding_bytes(facts, options.dtype)
+    weights = (split.shared_bytes - embed + split.routed_bytes_read(batch)) / tp
     kv = batch * kv_bytes_read(arch, context, _kv_dtype_bytes(facts, options), tp)
     flops = (
         batch * (2 * _matmul_parameters(facts, split, lm_head=True) + _attention_flops(arch, context)) / tp
     )
-    peak, _ = _peak_flops(facts, gpu)
+    peak, _ = _peak_flops(facts, gpu, options.dtype)
     return DecodeBound(
         batch_size=batch,
         context_tokens=context,
@@ -203,7 +205,7 @@ def decode_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = 
 def prefill_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None = None) -> PrefillBound | None:
     """Prefill time and tokens/s of one prompt; None when the GPU's FLOP/s or bandwidth is unknown."""
     options = options or SpeedOptions()
-    peak, precision = _peak_flops(facts, gpu)
+    peak, precision = _peak_flops(facts, gpu, options.dtype)
     if not peak or not gpu.bandwidth_bytes_per_s:
         return None
     arch = facts.architecture
@@ -215,7 +217,8 @@ def prefill_bound(facts: ModelFacts, gpu: Device, options: SpeedOptions | None =
         2 * _matmul_parameters(facts, split, lm_head=False) * n + _prompt_attention_flops(arch, n) + lm_head
     )
     flops /= tp
-    read = int((split.shared_bytes - input_embedding_bytes(facts) + split.routed_bytes_read(n)) / tp)
+    at = expert_split_at(facts, options.dtype)
+    read = int((at.shared_bytes - input_embedding_bytes(facts, options.dtype) + at.routed_bytes_read(n)) / tp)
     return PrefillBound(
         prompt_tokens=n,
         flops=flops,
@@ -244,7 +247,7 @@ def tokens_per_second(facts: ModelFacts, gpu: Device, options: SpeedOptions | No
         )
     if options.tensor_parallel > 1:
         notes.append("tensor parallel: per-GPU bound, all-reduce time between GPUs not included")
-    _, precision = _peak_flops(facts, gpu)
+    _, precision = _peak_flops(facts, gpu, options.dtype)
     if precision == "fp8":
         notes.append("FP8 weights on a GPU with FP8 units: prefill against its FP8 peak")
     return Speed(
@@ -252,12 +255,13 @@ def tokens_per_second(facts: ModelFacts, gpu: Device, options: SpeedOptions | No
     )
 
 
-def _peak_flops(facts: ModelFacts, gpu: Device) -> tuple[int, str]:
-    """FP8 peak for FP8 (W8A8) checkpoints on FP8 hardware; else the FP16/BF16 peak (weight-only quantized
+def _peak_flops(facts: ModelFacts, gpu: Device, dtype: str | None = None) -> tuple[int, str]:
+    """FP8 peak for FP8 (W8A8) weights on FP8 hardware; else the FP16/BF16 peak (weight-only quantized
     weights are dequantized to 16-bit for the matmul)."""
     counts = facts.parameters.by_dtype
     stored = max(counts, key=lambda k: counts[k]) if counts else ""
-    if stored in FP8_LABELS and gpu.fp8_dense_flops:
+    fp8 = dtype == "fp8" or (dtype is None and stored in FP8_LABELS)
+    if fp8 and gpu.fp8_dense_flops:
         return gpu.fp8_dense_flops, "fp8"
     return gpu.fp16_dense_flops or 0, "fp16"
 

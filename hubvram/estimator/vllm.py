@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..dtypes import FLOAT_BYTES
 from ..errors import UsageError
 from ..model.facts import ModelFacts
 from ..model.families import is_encoder_only
@@ -216,14 +217,13 @@ def vllm_weights_bytes(facts: ModelFacts, options: VllmOptions) -> tuple[int, li
     16-bit, MTP layers left out, split over tensor-parallel ranks (replicated KV projections added)."""
     notes: list[str] = []
     weights = facts.weights_bytes
-    if (
-        options.dtype == "auto"
-        and stored_compute_dtype(facts) == "fp32"
-        and not facts.architecture.quantization
-    ):
-        # ModelConfig dtype "auto": float32 checkpoints are served in 16-bit (_get_and_verify_dtype)
-        weights = facts.parameters.total * 2
-        notes.append("fp32 checkpoint: vLLM's dtype 'auto' serves it in 16-bit")
+    stored = stored_compute_dtype(facts)
+    served = model_dtype_bytes(facts, options.dtype)
+    if not facts.architecture.quantization and FLOAT_BYTES[stored] != served:
+        # ModelConfig dtype: float weights are cast at load; "auto" serves float32 checkpoints in 16-bit
+        # (_get_and_verify_dtype)
+        weights = facts.parameters.total * served
+        notes.append(f"{stored} checkpoint served in {served}-byte weights (vLLM dtype {options.dtype!r})")
     split = expert_split(facts)
     if split.mtp_bytes:
         weights -= (

@@ -198,3 +198,29 @@ def test_options_are_checked():
         SpeedOptions(decode_efficiency=1.5)
     with pytest.raises(ValueError):
         SpeedOptions(batch_size=0)
+
+
+@pytest.mark.parametrize("dtype", ["int4", "int8", "fp8", "bf16"])
+@pytest.mark.parametrize("model", ["meta-llama/Llama-2-7b-hf", "mistralai/Mixtral-8x7B-v0.1"])
+def test_what_if_precisions_read_the_requantized_bytes(hub, model, dtype):
+    from hubvram.estimator.moe import expert_split_at
+    from hubvram.estimator.weights import weights_bytes
+
+    _, facts = read(model)
+    split = expert_split_at(facts, dtype)
+    # the same bytes the memory estimate holds for that precision (embeddings kept 16-bit)
+    assert split.weights_bytes == pytest.approx(weights_bytes(facts, dtype), rel=1e-9)
+    bound = decode_bound(facts, find_gpu("H100"), SpeedOptions(context_tokens=1, dtype=dtype))
+    if model.startswith("meta-llama"):
+        assert bound.weight_bytes_read == pytest.approx(
+            weights_bytes(facts, dtype) - 32000 * 4096 * 2, rel=1e-9
+        )
+    stored = decode_bound(facts, find_gpu("H100"), SpeedOptions(context_tokens=1))
+    assert (bound.tokens_per_s > stored.tokens_per_s) == (dtype != "bf16")
+
+
+def test_what_if_fp8_prefills_at_the_fp8_peak(hub):
+    _, facts = read("meta-llama/Llama-2-7b-hf")
+    assert prefill_bound(facts, find_gpu("H100"), SpeedOptions(dtype="fp8")).precision == "fp8"
+    assert prefill_bound(facts, find_gpu("H100"), SpeedOptions(dtype="int4")).precision == "fp16"
+    assert prefill_bound(facts, find_gpu("A100 80GB"), SpeedOptions(dtype="fp8")).precision == "fp16"

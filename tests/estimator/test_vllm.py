@@ -288,3 +288,31 @@ def test_to_dict_is_json_ready():
     data = vllm_fit(qwen3_8b(), find_gpu("H200")).to_dict()
     assert json.loads(json.dumps(data))["kv_groups"] == [["full_attention", 36, None]]
     assert {"engine", "kv_cache_tokens", "max_concurrency", "max_model_len", "error"} <= set(data)
+
+
+def test_serving_summary_of_a_scenario(hub):
+    import json
+
+    from hubvram.estimator import EstimateOptions, serving_summary
+
+    _, facts = read("Qwen/Qwen3-0.6B")
+    summary = serving_summary(facts, find_gpu("L4"), EstimateOptions(seq_len=4096, kv_cache_dtype="fp8"))
+    json.dumps(summary)
+    serving, speed = summary["serving"], summary["speed"]
+    assert serving["engine"] == "vllm 0.33.0" and serving["fits"] and serving["error"] is None
+    assert serving["max_model_len"] == 40960 and serving["kv_cache_tokens"] > 0
+    assert speed["decode_tokens_per_s"] > 0 and speed["context_tokens"] == 4096
+    # a what-if int4 scenario is not what vLLM would load: no serving object, a speed bound at int4
+    what_if = serving_summary(facts, find_gpu("L4"), EstimateOptions(dtype="int4"))
+    assert (
+        what_if["serving"] is None and what_if["speed"]["decode_tokens_per_s"] > speed["decode_tokens_per_s"]
+    )
+    # a --gpu-memory card: vLLM still sizes it, the speed is unknown
+    custom = serving_summary(facts, custom_gpu("16GiB"), EstimateOptions())
+    assert custom["serving"]["fits"] and custom["speed"]["decode_tokens_per_s"] is None
+
+
+def test_dtype_casts_float_weights():
+    half = vllm_fit(qwen3_8b(), find_gpu("H200"), VllmOptions(dtype="float32"))
+    assert half.weights_bytes == QWEN3_8B_PARAMS * 4
+    assert any("served in 4-byte weights" in note for note in half.notes)
