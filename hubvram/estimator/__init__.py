@@ -24,6 +24,13 @@ Recomputation in Large Transformer Models", section 4) and checked against torch
     activations.py  saved activations (training) and the live set (inference), per token
     inference.py    prefill and decode
     training.py     forward, backward and optimizer step, with every memory strategy
+    llamacpp.py     how llama.cpp allocates a GGUF model (its own model of memory)
+    vllm.py         how vLLM sizes a GPU: budget, KV blocks, start-up errors (vllm_kv, vllm_profile,
+                    vllm_messages hold its parts)
+    moe.py          active parameters and the bytes a MoE step reads
+    speed.py        decode and prefill tokens/s bounds from bandwidth and FLOP/s
+    curve.py        memory against context length (the data of render/chart.py)
+    serving.py      one scenario on one GPU: vLLM and speed as the report's JSON objects
 """
 
 from __future__ import annotations
@@ -47,6 +54,17 @@ _EXPORTS = {
     "stored_compute_dtype": "weights",
     "training_layer_bytes_per_token": "activations",
     "weight_bytes_per_param": "weights",
+    "VllmFit": "vllm",
+    "VllmOptions": "vllm",
+    "vllm_fit": "vllm",
+    "active_parameters": "moe",
+    "expert_split": "moe",
+    "serving_summary": "serving",
+    "Speed": "speed",
+    "SpeedOptions": "speed",
+    "tokens_per_second": "speed",
+    "MemoryCurve": "curve",
+    "memory_curve": "curve",
 }
 
 
@@ -61,7 +79,18 @@ __all__ = [
     "OPTIMIZERS",
     "Estimate",
     "EstimateOptions",
+    "MemoryCurve",
+    "Speed",
+    "SpeedOptions",
+    "VllmFit",
+    "VllmOptions",
+    "active_parameters",
     "estimate",
+    "expert_split",
+    "serving_summary",
+    "memory_curve",
+    "tokens_per_second",
+    "vllm_fit",
     "kv_cache_bytes",
     "kv_cache_bytes_per_token",
     "lora_parameters",

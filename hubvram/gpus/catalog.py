@@ -74,6 +74,18 @@ class Gpu:
     note: str = ""  # how memory_bytes was derived
     source: str = ""  # where reported_bytes was seen; starts with "unverified" when it was not
     aliases: tuple[str, ...] = ()
+    # Serving figures (peaks; gpus.tsv header says how each was read). None = unknown (a --gpu-memory card).
+    bandwidth_bytes_per_s: int | None = None  # vendor peak memory bandwidth, decimal bytes/s
+    fp16_dense_flops: int | None = None  # dense FP16/BF16 matrix FLOP/s, no 2:4 sparsity, FP32 accumulate
+    fp8_dense_flops: int | None = None  # dense FP8 matrix FLOP/s; 0 = the part has no FP8 units
+    bf16: bool | None = None  # bf16 runs natively at the FP16 rate (Ampere+, CDNA2+)
+    arch: str | None = None  # Volta, Turing, Ampere, Ada, Hopper, Blackwell, CDNA2, CDNA3, Apple M2/M3/M4
+    specs_source: str = ""  # where bandwidth and FLOPs come from
+
+    @property
+    def has_fp8(self) -> bool:
+        """FP8 matrix units (Ada, Hopper, Blackwell, CDNA3); False when unknown."""
+        return bool(self.fp8_dense_flops)
 
     @property
     def verified(self) -> bool:
@@ -88,6 +100,12 @@ class Gpu:
             "reported_bytes": self.reported_bytes,
             "note": self.note,
             "source": self.source,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+            "fp16_dense_flops": self.fp16_dense_flops,
+            "fp8_dense_flops": self.fp8_dense_flops,
+            "bf16": self.bf16,
+            "arch": self.arch,
+            "specs_source": self.specs_source,
         }
 
 
@@ -118,9 +136,35 @@ def load_catalog() -> tuple[Gpu, ...]:
                 note=row["usable_basis"],
                 source=row["source"],
                 aliases=aliases,
+                bandwidth_bytes_per_s=_count(row, "bandwidth_bytes_per_s"),
+                fp16_dense_flops=_count(row, "fp16_dense_flops"),
+                fp8_dense_flops=_count(row, "fp8_dense_flops"),
+                bf16=_yes_no(row, "bf16"),
+                arch=row["arch"].strip() or None,
+                specs_source=row["specs_source"].strip(),
             )
         )
     return tuple(gpus)
+
+
+def _count(row: dict[str, str], column: str) -> int | None:
+    """A non-negative integer column of gpus.tsv; empty = unknown (None)."""
+    text = (row.get(column) or "").strip()
+    if not text:
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"gpus.tsv: {row['name']}: {column} is negative")
+    return value
+
+
+def _yes_no(row: dict[str, str], column: str) -> bool | None:
+    text = (row.get(column) or "").strip().lower()
+    if text in ("yes", "no"):
+        return text == "yes"
+    if not text:
+        return None
+    raise ValueError(f"gpus.tsv: {row['name']}: {column} is {text!r}, not yes or no")
 
 
 @lru_cache(maxsize=1)
@@ -222,6 +266,7 @@ def custom_gpu(memory: str | int) -> Gpu:
         reported_bytes=size,
         note="given with --gpu-memory; used as is, no driver reserve taken out",
         source="user",
+        # bandwidth, FLOPs, bf16 and arch stay None: a size says nothing about the chip
     )
 
 

@@ -60,6 +60,10 @@ FIELD_ALIASES: Mapping[str, tuple[str, ...]] = {
     "moe_intermediate_size": ("moe_intermediate_size", "expert_intermediate_size"),
     "kv_lora_rank": ("kv_lora_rank",),
     "qk_rope_head_dim": ("qk_rope_head_dim",),
+    "qk_nope_head_dim": ("qk_nope_head_dim",),
+    "v_head_dim": ("v_head_dim",),
+    "first_dense_layers": ("first_k_dense_replace",),
+    "mtp_layers": ("num_nextn_predict_layers",),
     "sliding_window": ("sliding_window", "sliding_window_size", "attention_window_size"),
     "hidden_act": ("hidden_act", "hidden_activation", "activation_function", "activation"),
 }
@@ -140,7 +144,15 @@ INT_FIELDS = frozenset(FIELD_ALIASES) - {"hidden_act"}
 
 
 OPTIONAL_ZERO_FIELDS = frozenset(
-    {"num_experts", "num_experts_per_token", "num_shared_experts", "moe_intermediate_size", "sliding_window"}
+    {
+        "num_experts",
+        "num_experts_per_token",
+        "num_shared_experts",
+        "moe_intermediate_size",
+        "sliding_window",
+        "first_dense_layers",
+        "mtp_layers",
+    }
 )
 MAX_LAYERS = 100_000
 

@@ -38,9 +38,17 @@ class Architecture:
     num_experts_per_token: int | None = None
     num_shared_experts: int | None = None
     moe_intermediate_size: int | None = None
+    first_dense_layers: int | None = (
+        None  # DeepSeek/GLM/Kimi first_k_dense_replace: leading layers with a dense MLP
+    )
+    # Multi-token-prediction layers stored after the trunk (DeepSeek-V3 num_nextn_predict_layers); not run by
+    # plain generation, loaded by vLLM only for speculative decoding.
+    mtp_layers: int | None = None
     # Multi-head latent attention (DeepSeek-V2/V3): the KV cache holds kv_lora_rank + qk_rope_head_dim.
     kv_lora_rank: int | None = None
     qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None  # MLA query/key head part without RoPE (DeepSeek-V3: 128)
+    v_head_dim: int | None = None  # MLA value head size (DeepSeek-V3: 128)
     # Local attention: window size, and the per-layer kinds ("full_attention", "sliding_attention").
     sliding_window: int | None = None
     layer_types: tuple[str, ...] = ()

@@ -104,7 +104,54 @@ def test_to_dict():
         "reported_bytes": 25_757_220_864,
         "note": gpu.note,
         "source": "https://github.com/RLinf/RLinf/issues/255 (nvidia-smi 24564 MiB)",
+        # Ada whitepaper, Appendix A: 1008 GB/s, FP16 tensor with FP32 accumulate 165.2 dense, FP8 330.3 dense
+        "bandwidth_bytes_per_s": 1_008_000_000_000,
+        "fp16_dense_flops": 165_200_000_000_000,
+        "fp8_dense_flops": 330_300_000_000_000,
+        "bf16": True,
+        "arch": "Ada",
+        "specs_source": gpu.specs_source,
     }
+    assert gpu.specs_source.startswith("NVIDIA Ada GPU Architecture whitepaper")
+
+
+# --- serving columns ----------------------------------------------------------------------------------
+
+
+def test_every_catalog_row_has_typed_serving_figures():
+    for gpu in load_catalog():
+        assert isinstance(gpu.bandwidth_bytes_per_s, int) and gpu.bandwidth_bytes_per_s > 10**11, gpu.name
+        assert isinstance(gpu.fp16_dense_flops, int) and gpu.fp16_dense_flops > 10**12, gpu.name
+        assert isinstance(gpu.fp8_dense_flops, int) and gpu.fp8_dense_flops >= 0, gpu.name
+        assert isinstance(gpu.bf16, bool) and gpu.arch and gpu.specs_source, gpu.name
+        # where FP8 exists it runs at twice the FP16 rate (L40S datasheet: 362.05 vs 733, 2.02x)
+        if gpu.fp8_dense_flops:
+            assert abs(gpu.fp8_dense_flops / gpu.fp16_dense_flops - 2) < 0.03, gpu.name
+
+
+@pytest.mark.parametrize(
+    "name, bandwidth, fp16, fp8, bf16, arch",
+    [
+        # H100 SXM datasheet: 3.35 TB/s, 1979 / 3958 TFLOPS with sparsity -> 989.4 / 1978.9 dense
+        ("H100 80GB", 3_350_000_000_000, 989_400_000_000_000, 1_978_900_000_000_000, True, "Hopper"),
+        # A100 80GB SXM datasheet: 2039 GB/s, 312 TFLOPS dense BF16, no FP8 units
+        ("A100 80GB", 2_039_000_000_000, 312_000_000_000_000, 0, True, "Ampere"),
+        # T4 datasheet: 320 GB/s, 65 TFLOPS mixed precision, no bf16 tensor path, no FP8
+        ("T4", 320_000_000_000, 65_000_000_000_000, 0, False, "Turing"),
+    ],
+)
+def test_serving_figures(name, bandwidth, fp16, fp8, bf16, arch):
+    gpu = find_gpu(name)
+    assert (gpu.bandwidth_bytes_per_s, gpu.fp16_dense_flops, gpu.fp8_dense_flops) == (bandwidth, fp16, fp8)
+    assert (gpu.bf16, gpu.arch, gpu.has_fp8) == (bf16, arch, fp8 > 0)
+
+
+def test_custom_gpu_has_unknown_serving_figures():
+    gpu = custom_gpu("24GiB")
+    assert gpu.bandwidth_bytes_per_s is None and gpu.fp16_dense_flops is None and gpu.fp8_dense_flops is None
+    assert gpu.bf16 is None and gpu.arch is None and not gpu.has_fp8
+    data = gpu.to_dict()
+    assert data["bandwidth_bytes_per_s"] is None and data["fp16_dense_flops"] is None
 
 
 # --- lookup ---------------------------------------------------------------------------------------------
