@@ -239,6 +239,8 @@ PROBES: tuple[Case, ...] = (
         target=256,
         probe=("tied", "attn-dropout", "keep-output"),
     ),
+    Case("Helsinki-NLP/opus-mt-en-fr", "training", "fp32", 8, 128, target=128, probe=("keep-output",)),
+    Case("google/flan-t5-small", "inference", "fp32", 8, 512, new_tokens=8, probe=("tied",)),
 )
 
 
