@@ -8,6 +8,14 @@ overhead 0, and print one table: case, measured peak, estimate, error %, and the
 
     pip install -e '.[validate]'          # torch (CPU build is enough) + transformers
     python benchmarks/accuracy.py          # every case; --only SUBSTRING, --markdown FILE, --list
+    python benchmarks/accuracy.py --set held-out-2 --measurements benchmarks/measurements/held-out-2.json
+                                           # re-estimate the second held-out set without measuring
+
+Sets (``--set``): calibration (CASES), held-out, held-out-2 (encoder-decoders among them), probes.
+``--peak-detail N`` stores the tensors alive at each peak (allocating op, model source line or autograd
+node); ``--peak-timeline N`` prints the last N allocations and frees before it. ``--device cuda`` runs the
+cases on a GPU and records ``max_memory_allocated``/``max_memory_reserved`` and the driver's used memory
+before and after, to check hubvram's runtime-overhead term (it refuses where CUDA is absent).
 
 Measured categories map to hubvram's components: PARAMETER -> weights, OPTIMIZER_STATE ->
 optimizer_states, GRADIENT -> gradients, INPUT -> kv_cache (generation keeps the cache in the inputs
@@ -1008,7 +1016,7 @@ def table(results: list[Result], markdown: bool = False) -> str:
                 gb(r.measured["TOTAL"]),
                 gb(r.est.total),
                 f"{r.total_error:+.1f}{flag}",
-                f"{r.measured.get('phase', '?')}/{r.est.peak_phase}",
+                f"{r.measured.get('phase', '?') or 'other'}/{r.est.peak_phase}",  # other: between phases
                 *(f"{gb(m[k])}/{gb(e[k])}" for k in kinds),
                 resident,
             ]
@@ -1079,7 +1087,8 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         choices=sorted(SETS),
         default="calibration",
-        help="which cases: calibration (CASES, the default), held-out (HELD_OUT), held-out-2 (HELD_OUT_2)",
+        help="which cases: calibration (CASES, the default), held-out (HELD_OUT), held-out-2 (HELD_OUT_2), "
+        "probes (PROBES: held-out-2 cases with one departure from the method each)",
     )
     parser.add_argument(
         "--held-out", action="store_true", help="run the held-out cases (never used to calibrate) instead"
