@@ -31,15 +31,29 @@ def estimate_command(model: str, revision: str | None, token: str | None, fmt: s
 
 @click.command("gpus")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
-def gpus_command(fmt: str) -> None:
-    """List the GPU catalog: usable memory of each card (what one process can allocate)."""
+@click.option("--verbose", "-v", is_flag=True, help="Also how usable memory was derived, and the sources.")
+def gpus_command(fmt: str, verbose: bool) -> None:
+    """List the GPU catalog: usable memory of each card (what one process can allocate), bandwidth, FLOP/s."""
     from ..gpus import load_catalog
     from ..render.writers import gib, render_table
 
-    headers = ["name", "vendor", "kind", "usable", "reported", "how usable was derived"]
-    rows = [
-        [g.name, g.vendor, g.kind, gib(g.memory_bytes) if fmt in ("table", "markdown") else g.memory_bytes]
-        + [gib(g.reported_bytes) if fmt in ("table", "markdown") else g.reported_bytes, g.note]
-        for g in load_catalog()
-    ]
+    people = fmt in ("table", "markdown")
+    headers = ["name", "vendor", "kind", "usable", "reported", "GB/s", "fp16 TFLOPS"]
+    rows = []
+    for g in load_catalog():
+        row = [g.name, g.vendor, g.kind]
+        if people:
+            row += [gib(g.memory_bytes), gib(g.reported_bytes)]
+            row += [_scaled(g.bandwidth_bytes_per_s, 1e9, 0), _scaled(g.fp16_dense_flops, 1e12, 1)]
+        else:
+            row += [g.memory_bytes, g.reported_bytes, g.bandwidth_bytes_per_s, g.fp16_dense_flops]
+        if verbose or not people:
+            row += [g.note, g.source, g.specs_source]
+        rows.append(row)
+    if verbose or not people:
+        headers += ["how usable was derived", "memory source", "specs source"]
     click.echo(render_table(rows, headers, fmt))
+
+
+def _scaled(value: int | None, unit: float, digits: int) -> str:
+    return "?" if value is None else f"{value / unit:,.{digits}f}"

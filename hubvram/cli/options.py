@@ -96,7 +96,11 @@ def estimate_options(
             help="Runtime overhead per GPU (CUDA context, workspaces): 'auto' (default), a size, or 0.",
         ),
         click.option(
-            "--gpu", "gpus", multiple=True, metavar="NAME", help="A GPU from the catalog (repeatable)."
+            "--gpu",
+            "gpus",
+            multiple=True,
+            metavar="NAME",
+            help="A GPU from the catalog (repeatable); 'all': every one.",
         ),
         click.option(
             "--gpu-memory",

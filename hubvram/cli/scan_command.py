@@ -10,7 +10,7 @@ import time
 import click
 
 from ..render.writers import SCAN_FORMATS
-from .errors import silence_stdout
+from .errors import cli_message, silence_stdout
 from .options import estimate_options, run_options
 
 _FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".md": "markdown"}
@@ -86,7 +86,13 @@ def scan_command(
             bar = click.progressbar(length=len(models), label="scanning", file=sys.stderr)
             stack.enter_context(bar)
         rows_iter = scan(
-            models, options, concurrency=concurrency, refresh=refresh, token=token, worker_processes=True
+            models,
+            options,
+            concurrency=concurrency,
+            refresh=refresh,
+            token=token,
+            worker_processes=True,
+            describe=cli_message,  # the flag hints of hubvram MODEL's errors (--token) in the rows too
         )
         results = stack.enter_context(contextlib.closing(rows_iter))
         try:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import MalformedConfig, MalformedHeader, NetworkError, UsageError
+from ..errors import MalformedConfig, MalformedHeader, ModelNotFound, NetworkError, UsageError
 from ..errors import printable as _clip
 from . import cache, gguf, limits
 from .decode import parse_json
@@ -282,7 +282,7 @@ class HubReader:
         route = f"/api/models/{self.model_id}/safetensors-metadata/{quote(index_path, safe='/')}"
         try:
             return self.http.get(self.http.endpoint() + route, stop=stop)
-        except (NetworkError, MalformedConfig):
+        except (NetworkError, MalformedConfig, ModelNotFound):
             return None  # not offered (older Hub, mirror) or failing: read the index and each shard instead
 
     def _sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:

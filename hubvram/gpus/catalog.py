@@ -19,20 +19,17 @@ from typing import Any
 
 from ..errors import UnknownGpu, UsageError
 
-# Short list for the default fit table: one card per tier people actually rent or own.
+# Short list for the default fit table: the cards people own (8/12/16/24/32 GB), a base and a Pro Mac, one
+# data-centre card; `--gpu all` holds a model against the whole catalog.
 DEFAULT_GPU_NAMES: tuple[str, ...] = (
+    "RTX 4060",  # 8 GB
     "RTX 3060 12GB",
-    "RTX 4090",
-    "RTX 5090",
-    "L4",
-    "L40S",
-    "A100 40GB",
-    "A100 80GB",
-    "H100 80GB",
-    "H200",
-    "B200",
-    "MI300X",
-    "Apple M3 Max 128GB",
+    "RTX 4060 Ti 16GB",
+    "RTX 4090",  # 24 GB
+    "RTX 5090",  # 32 GB
+    "Apple M4 16GB",  # a base Mac
+    "Apple M4 Pro 24GB",  # a Pro Mac
+    "H100 80GB",  # one data-centre card
 )
 
 # Largest size parse_size accepts: 100 TB (decimal), far above any single accelerator.
@@ -272,5 +269,7 @@ def custom_gpu(memory: str | int) -> Gpu:
 
 def resolve_gpus(names: tuple[str, ...] = (), memories: tuple[str, ...] = ()) -> tuple[Gpu, ...]:
     """The GPUs a run is held against: the named ones and the sized ones, else the default set."""
+    if any(name.strip().lower() == "all" for name in names):
+        return load_catalog() + tuple(custom_gpu(size) for size in memories)
     chosen = tuple(find_gpu(name) for name in names) + tuple(custom_gpu(size) for size in memories)
     return chosen or default_gpus()

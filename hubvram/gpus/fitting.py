@@ -90,6 +90,8 @@ def fit(
 
     Apple silicon has one unified memory per machine: there is no splitting over cards (None).
     """
+    if not 0 <= replicated_bytes <= total_bytes:
+        raise ValueError(f"need 0 <= replicated_bytes <= total_bytes, got {replicated_bytes}, {total_bytes}")
     peak = round((total_bytes - fixed_bytes) / (1 + slack))
     replicated = min(replicated_bytes, peak)
     room = int((gpu.memory_bytes - fixed_bytes) / (1 + slack))  # what each card has for tensors

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..estimator.gguf import PartialOffload
 from ..gpus import Fit
-from ..report import GpuRow, Report
+from ..report import GpuRow, Report, caveats
 from .labels import precision_label, short_labels
 from .writers import GIB, gib, table_text
 
@@ -88,7 +88,7 @@ def verdicts(report: Report) -> list[str]:
     width = max((len(row.gpu.name) for row in report.gpus), default=3)
     lines = []
     for row in report.gpus:
-        text = "; ".join(_verdict(report, row, labels))
+        text = "; ".join([*_verdict(report, row, labels), *caveats(report, row.gpu)])
         lines.append(textwrap.fill(text, WIDTH, initial_indent=f"  {row.gpu.name:<{width}}  ",
                                    subsequent_indent=" " * (width + 4)))  # fmt: skip
     return lines

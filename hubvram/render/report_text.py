@@ -138,7 +138,7 @@ def _breakdown(report: Report, fmt: str) -> str:
         if shape
         else [scenario_label(e, report.facts) for e in report.estimates]
     )
-    headers = [f"{unit} at the peak", *(_HEADERS.get(k, k) for k in keys), "total"]
+    headers = [f"scenario ({unit})", *(_HEADERS.get(k, k) for k in keys), "total"]
     rows = []
     for label, estimate in zip(labels, report.estimates, strict=True):
         cells = [_number(estimate.components.get(k, 0), scale) for k in keys]

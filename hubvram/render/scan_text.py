@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from ..report import RunOptions
 from ..scan.rows import GpuFit, ScanRow, scenario_keys
-from .writers import csv_text, gib, json_text, jsonl_line, table_text
+from .writers import GIB, csv_text, json_text, jsonl_line, table_text
 
 
 def scan_columns(rows: Sequence[ScanRow], options: RunOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -26,7 +27,7 @@ def render_scan(rows: Sequence[ScanRow], options: RunOptions, fmt: str) -> str:
     if fmt == "csv":
         columns = list(ScanRow(model="").to_dict(keys, names))
         return csv_text(columns, ([row.to_dict(keys, names)[c] for c in columns] for row in rows))
-    return _table(rows, keys, names, fmt)
+    return _table(rows, keys, options, fmt)
 
 
 def scan_line(row: ScanRow, keys: Sequence[str], names: Sequence[str]) -> str:
@@ -34,25 +35,56 @@ def scan_line(row: ScanRow, keys: Sequence[str], names: Sequence[str]) -> str:
     return jsonl_line(row.to_dict(keys, names))
 
 
-def _table(rows: Sequence[ScanRow], keys: tuple[str, ...], names: tuple[str, ...], fmt: str) -> str:
-    first = keys[0] if keys else ""
-    headers = ["model", "parameters", "weights", *keys, *(f"{n} ({first})" for n in names), "error"]
-    table = []
+def _table(rows: Sequence[ScanRow], keys: tuple[str, ...], options: RunOptions, fmt: str) -> str:
+    """One line per model: totals in GiB per scenario, then per-GPU columns (up to three GPUs) or the
+    smallest card the first scenario fits on (and on how many of them); errors below the table."""
+    gpus = options.held_against()
+    names = tuple(g.name for g in gpus)
+    memory = {g.name: g.memory_bytes for g in gpus}
+    first = _column(keys[0]) if keys else ""
+    per_gpu = len(names) <= 3
+    headers = ["model", "parameters", *(_column(k) for k in ["weights", *keys])]
+    headers += [f"{_short_gpu(n)} ({first})" for n in names] if per_gpu else [f"smallest fit ({first})"]
+    table, errors = [], []
     for row in rows:
         totals = dict(row.totals)
         fits = {g.name: g for g in row.gpus}
         model = row.model if row.revision is None else f"{row.model}@{row.revision}"
         cells = [model, "" if row.parameters is None else f"{row.parameters:,}"]
-        cells.append("" if row.weights_bytes is None else gib(row.weights_bytes))
-        cells += [gib(totals[k]) if k in totals else "" for k in keys]
-        cells += [_fit_cell(fits.get(n)) for n in names]
-        cells.append(row.error or "")
+        cells.append("" if row.weights_bytes is None else f"{row.weights_bytes / GIB:,.2f}")
+        cells += [f"{totals[k] / GIB:,.2f}" if k in totals else "" for k in keys]
+        if per_gpu:
+            cells += [_fit_cell(fits.get(n)) for n in names]
+        elif not row.error:
+            fitting = [n for n in names if fits.get(n) and fits[n].fits]
+            smallest = min(fitting, key=memory.__getitem__) if fitting else None
+            cells.append(f"{_short_gpu(smallest)} ({len(fitting)}/{len(names)})" if smallest else "-")
+        if row.error:
+            cells[1] = "error (below)"
+            errors.append(textwrap.fill(f"{model}: {row.error}", 100, subsequent_indent="    "))
         table.append(cells)
-    if not any(row.error for row in rows):
-        headers.pop()
-        table = [cells[:-1] for cells in table]
-    note = "fits: on one card; Nx: cards needed when split; -: not even on 64"
-    return table_text(table, headers, fmt) + "\n" + note
+    note = "GiB; fits: on one card; Nx: cards needed when split; -: not even on 64; (k/n): fits on k of n"
+    return "\n".join([table_text(table, headers, fmt), note, *errors])
+
+
+def _column(key: str) -> str:
+    """A scenario key as a column name: inference -> infer, inference:int4 -> int4, training -> train."""
+    mode, _, precision = key.partition(":")
+    if key == "weights":
+        return "weights GiB"
+    return (
+        precision
+        if mode == "inference" and precision
+        else "infer"
+        if mode == "inference"
+        else f"train{':' + precision if precision else ''}"
+    )
+
+
+def _short_gpu(name: str) -> str:
+    for word in ("RTX ", "Apple ", "NVIDIA "):
+        name = name.replace(word, "")
+    return name
 
 
 def _fit_cell(fit: GpuFit | None) -> str:

@@ -52,6 +52,7 @@ def scan(
     token: str | None = None,
     on_result: Callable[[ScanRow], None] | None = None,
     worker_processes: bool = False,
+    describe: Callable[[HubVramError], str] = str,
 ) -> Iterator[ScanRow]:
     """Read and estimate every model, `concurrency` at a time; yield rows in completion order.
 
@@ -93,7 +94,19 @@ def scan(
             if row is not None:
                 yield emit(row)
                 continue
-            job = (model, revision, options, index, token, refresh, inner_pool, rows, decoders, stop)
+            job = (
+                model,
+                revision,
+                options,
+                index,
+                token,
+                refresh,
+                inner_pool,
+                rows,
+                decoders,
+                stop,
+                describe,
+            )
             running[model_pool.submit(scan_one, *job)] = index
             # Keep the pool busy plus a short queue; submitting lazily lets Ctrl-C stop at once.
             while len(running) >= 2 * concurrency:
@@ -122,6 +135,7 @@ def scan_one(
     rows: RowCache | None = None,
     decoders: DecoderPool | None = None,
     stop: threading.Event | None = None,
+    describe: Callable[[HubVramError], str] = str,
 ) -> ScanRow:
     """One model's row, by the path `hubvram MODEL` takes (snapshot -> facts -> report), without the
     search for the largest batch and context; every failure becomes an error row (never an exception)."""
@@ -152,7 +166,7 @@ def scan_one(
             seconds=time.perf_counter() - start,
         )
     except HubVramError as exc:
-        message = str(exc)
+        message = describe(exc)
     except Exception as exc:  # a bug on one model must not end a scan of hundreds
         message = f"internal error: {type(exc).__name__}: {exc}"
     return ScanRow(

@@ -120,7 +120,8 @@ def test_user_errors_are_one_line_with_exit_status(hub, args, code, text):
 def test_bin_only_repo_says_the_count_is_derived(hub):
     result = run("tiiuae/falcon-7b", "--mode", "inference", "--gpu", "A100 80GB")
     assert result.exit_code == 0, result.output
-    assert "7,217,189,760 (BF16 7,217,189,760), derived from the config, not read" in result.output
+    assert "7,217,189,760 (BF16 7,217,189,760), derived from the stored size, not read" in result.output
+    assert "derived from the config" not in result.output  # one story: the count comes from the .bin bytes
 
 
 def test_debug_shows_the_traceback_and_never_the_token(hub):

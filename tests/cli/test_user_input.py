@@ -24,7 +24,7 @@ from hubvram.estimator.options import OPTIMIZERS
         "org//name",
         "a/b/c",
         "org/name\x1b[31m",
-        "https://huggingface.co/org/name",
+        "https://example.com/org/name",
         "x" * 300 + "/y",
         "o/--",
     ],
@@ -34,6 +34,34 @@ def test_malformed_repo_ids_are_usage_errors_before_any_request(hub, model):
     assert "is not a Hub repo id: use 'org/name'" in line
     assert "\x1b" not in line and len(line) < 250
     assert hub.requests == []
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://huggingface.co/Qwen/Qwen3-0.6B",
+        "huggingface.co/Qwen/Qwen3-0.6B/tree/main",
+        "https://hf.co/Qwen/Qwen3-0.6B/blob/main/config.json",
+        "Qwen/Qwen3-0.6B@main",
+    ],
+)
+def test_a_pasted_hub_url_or_revision_is_the_repo(hub, pasted):
+    result = run(pasted, "--mode", "inference", "--gpu", "RTX 4090", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["parameters"]["total"] == 596_049_920
+
+
+def test_a_legacy_id_follows_the_hubs_redirect_and_a_short_sha_is_main(hub):
+    """`gpt2` redirects to openai-community/gpt2 on the Hub; the 7 characters hubvram prints are main's."""
+    result = run("gpt2", "--mode", "inference", "--gpu", "RTX 4090", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["parameters"]["total"] == 124_439_808
+    sha = json.loads(result.stdout)["sha"]
+    again = run("openai-community/gpt2", "--revision", sha[:7], "--mode", "inference", "--format", "json")
+    assert again.exit_code == 0, again.output and json.loads(again.stdout)["sha"] == sha
+    line = one_error_line(run("Llama-2-7b-hf"))
+    assert line.endswith("; Hub ids are org/name, e.g. meta-llama/Llama-2-7b-hf")
+    assert "try again later" not in line
 
 
 def test_a_missing_local_path_says_so(tmp_path):
@@ -81,7 +109,9 @@ def test_the_largest_allowed_sizes_still_estimate():
         local, "--format", "json", "--batch-size", str(MAX_BATCH_SIZE), "--seq-len", str(MAX_SEQ_LEN)
     )
     assert result.exit_code == 0, result.output
-    assert all(e["total"] > 0 for e in json.loads(result.output)["estimates"])
+    assert all(e["total"] > 0 for e in json.loads(result.stdout)["estimates"])
+    # 100,000,000 tokens for a 128-token model: estimated as asked, with a warning on stderr (not in the JSON's way)
+    assert "hubvram: warning: --seq-len 100,000,000 is beyond the 128 tokens" in result.stderr
 
 
 @pytest.mark.parametrize(

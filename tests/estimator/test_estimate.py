@@ -388,7 +388,11 @@ def test_auto_overhead_is_context_workspace_and_slack():
     auto = estimate(LLAMA2, EstimateOptions())
     assert auto.components["overhead"] == int(CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES + 0.05 * zero.total)
     assert auto.total == zero.total + auto.components["overhead"]
-    assert auto.replicated_bytes == auto.components["overhead"] + auto.components["activations"]
+    # Split over cards, each pays its own context and workspace and the slack of its own share.
+    assert (auto.fixed_bytes, auto.slack) == (CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES, 0.05)
+    assert auto.replicated_bytes == 0  # tensor-parallel inference splits weights, KV and activations
+    given = estimate(LLAMA2, EstimateOptions(overhead=2**30))
+    assert (given.fixed_bytes, given.slack) == (2**30, 0.0)  # --overhead replaces both
 
 
 def test_training_activations_per_layer_llama2_counted_op_by_op():

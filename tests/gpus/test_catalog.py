@@ -80,7 +80,7 @@ def test_apple_working_set(name, ram_gib, usable):
 
 def test_every_apple_row_is_two_thirds_or_three_quarters():
     apple = [gpu for gpu in load_catalog() if gpu.kind == "apple"]
-    assert len(apple) == 15  # M2 Max x3, M3 Max x5, M4 Max x4, M2 Ultra x3
+    assert len(apple) == 17  # M4 16GB, M4 Pro 24GB, M2 Max x3, M3 Max x5, M4 Max x4, M2 Ultra x3
     for gpu in apple:
         ram = gpu.reported_bytes
         expected = ram * 2 // 3 if ram <= 32 * GiB else ram * 3 // 4
@@ -91,7 +91,8 @@ def test_unverified_rows_are_marked():
     mi325x = find_gpu("MI325X")
     assert not mi325x.verified
     assert mi325x.source.startswith("unverified")
-    assert sum(not gpu.verified for gpu in load_catalog()) == 1
+    # MI325X, and the RTX 4060's 8188 MiB (what 8 GB GeForce cards report, not seen for this one)
+    assert sorted(gpu.name for gpu in load_catalog() if not gpu.verified) == ["MI325X", "RTX 4060"]
 
 
 def test_to_dict():
@@ -197,7 +198,8 @@ def test_find_gpu_forgiving(typed, canonical):
 
 def test_every_default_gpu_resolves_by_its_short_name():
     assert [gpu.name for gpu in default_gpus()] == list(DEFAULT_GPU_NAMES)
-    assert len(default_gpus()) == 12
+    assert len(default_gpus()) == 8  # 8/12/16/24/32 GB cards, a base and a Pro Mac, one H100
+    assert [gpu.memory_bytes > 7 * 2**30 for gpu in default_gpus()] == [True] * 8
     sizes = [gpu.memory_bytes for gpu in default_gpus()]
     assert all(isinstance(size, int) for size in sizes)
 

@@ -73,7 +73,7 @@ def test_published_counts_to_the_parameter(hub, model):
 def test_falcon_bin_only_count_is_derived_and_says_so(hub):
     snapshot, facts = read("tiiuae/falcon-7b")
     assert snapshot.weights_format == "pytorch"
-    assert facts.parameters.source == "config"
+    assert facts.parameters.source == "stored size" and facts.parameters.derived
     assert facts.parameters.total == 7_217_189_760  # bytes / 2 for bfloat16, as PARAM_COUNTS says
     assert any("derived" in note and "not read" in note for note in facts.notes)
     assert not any(r.path.endswith(".bin") for r in hub.requests)

@@ -185,7 +185,7 @@ def test_gguf_through_the_cli_lists_variants_and_partial_offload(hub):
     result = run("TheBloke/Llama-2-7B-GGUF", "--gpu", "RTX 4090", "--gpu-memory", "4GiB")
     assert result.exit_code == 0, result.output
     assert "variants      5 GGUF files: Q4_0 3.56 GiB, Q4_K_M 3.80 GiB" in result.output
-    assert "-ngl " in result.output and "in RAM" in result.output  # 4 GiB holds part of the layers
+    assert "ngl 23/33" in result.output and "in system memory" in result.output  # 4 GiB: part of the layers
     one = json.loads(run("TheBloke/Llama-2-7B-GGUF", "--variant", "Q8_0", "--format", "json").output)
     assert [e["dtype"] for e in one["estimates"]] == ["Q8_0"] and one["variant"] == "Q8_0"
     assert [v["name"] for v in one["variants"]] == ["Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
