@@ -113,9 +113,9 @@ def _verdict(report: Report, row: GpuRow, labels: Sequence[str]) -> list[str]:
             if row.limits_of == i and row.max_seq_len:
                 full = row.max_seq_len == report.facts.architecture.max_position_embeddings
                 text += f", up to {row.max_seq_len:,} tokens" + (" (all of its context)" if full else "")
-            if i != indexes[0]:
-                text += f" ({labels[indexes[0]]} {_elsewhere(row.fits[indexes[0]])})"
             parts.append(text)
+            if i != indexes[0]:  # the precision asked for first, and what it would take
+                parts.append(f"{name(indexes[0])} {_elsewhere(row.fits[indexes[0]])}")
             continue
         partial = next((i for i in indexes if offload[i] is not None and offload[i].n_gpu_layers), None)
         if partial is not None:

@@ -110,7 +110,7 @@ def test_the_largest_allowed_sizes_still_estimate():
     )
     assert result.exit_code == 0, result.output
     assert all(e["total"] > 0 for e in json.loads(result.stdout)["estimates"])
-    # 100,000,000 tokens for a 128-token model: estimated as asked, with a warning on stderr (not in the JSON's way)
+    # 100,000,000 tokens for a 128-token model: estimated as asked, warned on stderr (out of the JSON)
     assert "hubvram: warning: --seq-len 100,000,000 is beyond the 128 tokens" in result.stderr
 
 

@@ -48,7 +48,9 @@ def test_table_and_markdown_show_the_same_report():
     table, markdown = render(report, "table"), render(report, "markdown")
     assert table.splitlines()[0] == str(TINY_LLAMA)
     assert markdown.splitlines()[0] == f"### {TINY_LLAMA}"
-    assert "on one card (batch 1, 64 tokens):" in table and "**on one card (batch 1, 64 tokens):**" in markdown
+    assert (
+        "on one card (batch 1, 64 tokens):" in table and "**on one card (batch 1, 64 tokens):**" in markdown
+    )
     assert "\nbf16  " in table and "| bf16 " in markdown  # the scenario, named by what differs
     assert max(len(line) for line in table.splitlines()) <= 100
 
