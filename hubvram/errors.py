@@ -7,6 +7,8 @@ one place (`hubvram.cli.errors`).
 
 from __future__ import annotations
 
+import importlib.util
+
 
 def printable(text: str, limit: int = 80) -> str:
     """Hostile text fit for a one-line message: clipped, control characters (terminal escapes) as '?'."""
@@ -116,7 +118,7 @@ class MissingField(MalformedConfig):
 
     def __init__(self, field: str, model: str, needed_for: str) -> None:
         self.field = field
-        super().__init__(
-            f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs",
-            model=model,
-        )
+        message = f"{model}: config.json has no usable '{field}', which the {needed_for} estimate needs"
+        if importlib.util.find_spec("transformers") is None:
+            message += " (pip install 'hubvram[configs]' lets transformers' config class supply its default)"
+        super().__init__(message, model=model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from hubvram.cli import cli
 from hubvram.fetch import limits
 from hubvram.fetch.load import load_snapshot
 from hubvram.model import facts_from_snapshot
+from hubvram.testing import FIXTURE_TOKEN
 
 HOSTILE = sorted(p.name for p in (FIXTURES_HUB / "hubvram-hostile").iterdir() if p.is_dir())
 SECRET = "hf_secretHardeningTokenXyz123"  # a token the test Hub refuses (403 on gated repos)
@@ -24,6 +26,18 @@ def fast_retries(monkeypatch):
 
 def run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(cli, list(args), env=env, prog_name="hubvram")
+
+
+def run_signed_in(*args: str):
+    """The CLI as a user signed in to the test Hub (its gated repos open)."""
+    return run(*args, env={"HF_TOKEN": FIXTURE_TOKEN})
+
+
+def json_report(*args: str) -> dict:
+    """`hubvram ARGS --format json`, signed in, which must succeed."""
+    result = run_signed_in(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def one_error_line(result, code: int = 1) -> str:

@@ -7,11 +7,29 @@ import click
 from ..render.writers import REPORT_FORMATS
 from .options import estimate_options, run_options
 
+CHART_SUFFIXES = (".svg", ".html", ".htm")
+
+
+def _chart_path(_ctx, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.lower().endswith(CHART_SUFFIXES):
+        png = value.lower().endswith(".png")
+        hint = " (PNG: write .svg and convert it, e.g. rsvg-convert)" if png else ""
+        raise click.BadParameter(f"'{value}': the chart is written as .svg or .html{hint}", param=param)
+    return value
+
 
 @click.command("estimate")
 @click.argument("model")
 @estimate_options(REPORT_FORMATS)
-def estimate_command(model: str, revision: str | None, token: str | None, fmt: str, **kwargs) -> None:
+@click.option(
+    "--chart",
+    metavar="FILE",
+    callback=_chart_path,
+    help="Also draw memory against context length, each GPU's usable memory a line: FILE.svg or .html.",
+)
+def estimate_command(
+    model: str, revision: str | None, token: str | None, fmt: str, chart: str | None, **kwargs
+) -> None:
     """Facts, memory breakdown and per-GPU fit of MODEL (a Hub repo id or a local directory)."""
     # The stages are imported here, not at the top: `hubvram --help` should not load them (start-up time).
     from ..fetch.load import load_snapshot, parse_model_ref
@@ -27,6 +45,10 @@ def estimate_command(model: str, revision: str | None, token: str | None, fmt: s
     for warning in report.warnings:
         click.echo(f"hubvram: warning: {warning}", err=True)
     click.echo(render(report, fmt))
+    if chart:
+        from ..render.chart import report_chart
+
+        click.echo(f"hubvram: chart written to {report_chart(report, chart)}", err=True)
 
 
 @click.command("gpus")

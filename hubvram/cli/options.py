@@ -12,7 +12,7 @@ import click
 
 from ..dtypes import DTYPES, KV_CACHE_DTYPES, MIXED_PRECISION
 from ..errors import HubVramError
-from ..estimator.options import ATTENTION, MODES, OFFLOAD, OPTIMIZERS, EstimateOptions
+from ..estimator.options import ATTENTION, ENGINES, MODES, OFFLOAD, OPTIMIZERS, EstimateOptions
 from ..gpus.catalog import parse_size, resolve_gpus
 from .errors import set_debug
 
@@ -164,6 +164,21 @@ def estimate_options(
             help="GGUF repos: the quantization to size, e.g. Q4_K_M (default: every one in the repo).",
         ),
         click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="auto",
+            show_default=True,
+            help="What serves the model: sizes its KV cache, requests at once and tokens/s per GPU "
+            "(auto: llama.cpp for GGUF repos, transformers otherwise).",
+        ),
+        click.option(
+            "--gpu-memory-utilization",
+            type=click.FloatRange(0, 1, min_open=True),
+            metavar="FRACTION",
+            help="vLLM: share of each card it may take (default: vLLM's, 0.92).",
+        ),
+        click.option("--vllm-version", metavar="X.Y", help="vLLM: the release whose defaults apply (0.14+)."),
+        click.option(
             "--format",
             "fmt",
             type=click.Choice(formats),
@@ -213,10 +228,24 @@ def run_options(**kwargs) -> RunOptions:
     from ..report import RunOptions  # lazy: the report stage loads the estimator; `--help` needs neither
 
     settings = EstimateOptions(**{name: kwargs[name] for name in SCENARIO_FLAGS if name in kwargs})
+    vllm_flags = [f for f in ("gpu_memory_utilization", "vllm_version") if kwargs.get(f) is not None]
+    if vllm_flags and kwargs["engine"] != "vllm":
+        named = " and ".join("--" + f.replace("_", "-") for f in vllm_flags)
+        raise click.UsageError(f"{named} size vLLM: add --engine vllm")
+    if kwargs.get("vllm_version"):
+        from ..estimator.vllm import parse_version
+
+        try:
+            parse_version(kwargs["vllm_version"])
+        except HubVramError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--vllm-version'") from None
     return RunOptions(
         mode=kwargs["mode"],
         dtype=kwargs["dtype"],
         seq_len=kwargs["seq_len"],
         settings=settings,
         gpus=resolve_gpus(tuple(kwargs["gpus"]), tuple(kwargs["gpu_memory"])),
+        engine=kwargs["engine"],
+        gpu_memory_utilization=kwargs["gpu_memory_utilization"],
+        vllm_version=kwargs["vllm_version"],
     )

@@ -12,6 +12,8 @@ from typing import Any
 from ..dtypes import DTYPES, FLOAT_DTYPES, KV_CACHE_DTYPES, MIXED_PRECISION, QUANTIZED_DTYPES
 from ..errors import UsageError
 
+# What serves the model (report/serving.py); auto: llama.cpp for a GGUF repo, transformers otherwise
+ENGINES = ("auto", "transformers", "vllm", "llama.cpp")
 MODES = ("inference", "training")
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "adagrad", "rmsprop", "adamw-8bit")
 OFFLOAD = ("none", "cpu", "nvme")

@@ -109,8 +109,9 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
 def transformers_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults a config leaves out, from transformers' config class for its model_type.
 
-    transformers is imported here only (1-4 s), only when a core field is missing, and only its own
-    config classes run: trust_remote_code stays off, so auto_map code is never loaded.
+    transformers is optional (pip install 'hubvram[configs]'): imported here only (1-4 s), only when a core
+    field is missing, and only its own config classes run: trust_remote_code stays off, so auto_map code is
+    never loaded. Without it, a missing field is an error that names it (errors.MissingField).
     """
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
@@ -120,7 +121,7 @@ def transformers_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
         from transformers import CONFIG_MAPPING
-    except ImportError:  # pragma: no cover - transformers is a dependency
+    except ImportError:  # the optional extra (hubvram[configs]) is not installed: the JSON is all we have
         return {}
     if model_type not in CONFIG_MAPPING:
         return {}

@@ -14,8 +14,10 @@ from html import escape
 from pathlib import Path
 
 from ..errors import UsageError
-from ..estimator.curve import MemoryCurve
+from ..estimator.curve import MemoryCurve, memory_curve
 from ..gpus.catalog import Gpu
+from ..report import Report
+from .labels import precision_label
 
 GiB = 1 << 30
 PLOT_WIDTH, HEIGHT = 680, 560
@@ -53,6 +55,17 @@ def memory_chart(
         )
     target.write_text(text, encoding="utf-8")
     return target
+
+
+def report_chart(report: Report, path: str | Path) -> Path:
+    """The chart of a report: its inference scenarios (its training ones when it has no other, whose tens of
+    GiB would flatten the inference curves), as many as there are colours, against the report's GPUs."""
+    inference = [e for e in report.estimates if e.options.mode == "inference"]
+    curves = [
+        memory_curve(report.facts, e.options, label=f"{e.options.mode} {precision_label(e, report.facts)}")
+        for e in (inference or report.estimates)[: len(CURVE_COLORS)]
+    ]
+    return memory_chart(curves, [row.gpu for row in report.gpus], path, f"{report.facts.model_id}")
 
 
 def chart_svg(curves: Sequence[MemoryCurve], gpus: Sequence[Gpu], title: str | None = None) -> str:
@@ -183,7 +196,7 @@ def _legend(curves: Sequence[MemoryCurve], x: float, y: float) -> list[str]:
     height = 12 + 20 * len(rows)
     out = [
         f'<g class="legend"><rect x="{x}" y="{y}" width="{width:.0f}" height="{height}" rx="4" '
-        'fill="#ffffff" fill-opacity="0.92" stroke="#c9d0d6"/>'
+        'fill="#ffffff" stroke="#c9d0d6"/>'
     ]
     for i, (label, color, dash) in enumerate(rows):
         ry = y + 16 + 20 * i

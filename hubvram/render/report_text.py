@@ -7,9 +7,10 @@ import textwrap
 from ..errors import printable
 from ..estimator import COMPONENT_KEYS
 from ..gpus import Fit
-from ..report import Report, dtype_label
+from ..report import GpuRow, Report, dtype_label
 from .fit_text import WIDTH, fit_tables, verdicts
 from .labels import scenario_label, shared_shape, short_labels
+from .serving_text import serving_table
 from .writers import GIB, csv_text, gib, json_text, table_text
 
 
@@ -41,8 +42,9 @@ def _text(report: Report, fmt: str) -> str:
         f"{heading}\n{verdict}" if fmt != "markdown" else f"**{heading}**\n\n{verdict}",
         _breakdown(report, fmt),
         fit_tables(report, fmt),
+        serving_table(report, fmt),
     ]
-    return "\n\n".join(parts)
+    return "\n\n".join(part for part in parts if part)
 
 
 def _summary(report: Report, *, markdown: bool) -> str:
@@ -188,11 +190,14 @@ def _clean(value: object) -> str | None:
 
 
 def report_csv(report: Report) -> str:
-    """One line per scenario: its components and total in bytes, and the cards each GPU needs."""
+    """One line per scenario: its components and total in bytes, the cards each GPU needs, the tokens/s
+    bounds there, and what the engine holds on it (on the row of the scenario it serves)."""
     gpu_names = [row.gpu.name for row in report.gpus]
     keys = component_keys(report.estimates)
     header = ["model", "sha", "mode", "dtype", "batch_size", "seq_len", "optimizer", *keys, "total"]
     header += [f"gpus_needed:{name}" for name in gpu_names]
+    header += [f"{key}:{name}" for key in SPEED_COLUMNS for name in gpu_names]
+    header += [f"{key}:{name}" for key in SERVING_COLUMNS for name in gpu_names]
     rows = []
     for index, estimate in enumerate(report.estimates):
         o = estimate.options
@@ -209,8 +214,24 @@ def report_csv(report: Report) -> str:
             + [estimate.components.get(key, 0) for key in keys]
             + [estimate.total]
             + [_needed(row.fits[index]) for row in report.gpus]
+            + [_speed(row, index, key) for key in SPEED_COLUMNS for row in report.gpus]
+            + [_serving(row, index, key) for key in SERVING_COLUMNS for row in report.gpus]
         )
     return csv_text(header, rows)
+
+
+SPEED_COLUMNS = ("decode_tokens_per_s", "prefill_tokens_per_s")
+SERVING_COLUMNS = ("kv_cache_tokens", "max_concurrency", "max_model_len")
+
+
+def _speed(row: GpuRow, index: int, key: str) -> object:
+    speed = row.speeds[index] if row.speeds else None
+    return None if speed is None else speed[key]
+
+
+def _serving(row: GpuRow, index: int, key: str) -> object:
+    serving = row.serving
+    return None if serving is None or serving["scenario"] != index else serving.get(key)
 
 
 def _needed(fit: Fit) -> str:

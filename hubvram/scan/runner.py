@@ -154,7 +154,7 @@ def scan_one(
         row = rows.get(model, revision, snapshot.sha, index) if rows and snapshot.cached else None
         if row is None:
             facts = facts_from_snapshot(snapshot)
-            report = build_report(facts, options, Transfer.of(snapshot), search_limits=False)
+            report = build_report(facts, options, Transfer.of(snapshot), search_limits=False, serving=False)
             row = row_from_report(report, model, revision, index, options)
             if rows is not None:
                 rows.store(row)

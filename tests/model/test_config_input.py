@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from helpers import (
@@ -120,3 +121,21 @@ def test_auto_map_custom_code_is_read_never_requested_never_run(hub, tmp_path):
     hf_home = tmp_path / "hf_home"
     assert not (hf_home / "modules").exists()  # transformers' dynamic-module cache: no code was fetched
     assert not any(p.suffix == ".py" for p in hf_home.rglob("*"))
+
+
+def test_a_missing_core_field_takes_transformers_class_default(hub_on, make_repo):
+    pytest.importorskip("transformers")  # the optional extra: pip install 'hubvram[configs]'
+    config = without(BASE_CONFIG, "num_hidden_layers")  # LlamaConfig's default: 32 layers
+    result = run(config_repo(make_repo, hub_on, config), "--format", "json", "--mode", "inference")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["architecture"]["num_layers"] == 32
+
+
+def test_without_transformers_a_missing_core_field_is_named_with_the_extra(hub_on, make_repo, monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if the core install alone were there
+    repo = config_repo(make_repo, hub_on, without(BASE_CONFIG, "num_hidden_layers"))
+    line = one_error_line(run(repo, "--mode", "inference"))
+    assert "config.json has no usable 'num_layers'" in line
+    assert "pip install 'hubvram[configs]'" in line
+    complete = run(config_repo(make_repo, hub_on, BASE_CONFIG, repo="t/complete"), "--mode", "inference")
+    assert complete.exit_code == 0, complete.output  # a complete config never needs transformers

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from helpers import run as plain_run
+from helpers import run_signed_in as run
 
-from hubvram.cli import cli
 from hubvram.errors import GatedModel, UsageError
 from hubvram.fetch.load import load_snapshot
 from hubvram.model import facts_from_snapshot
@@ -30,10 +30,6 @@ LLAMA2_7B = 6_738_415_616  # published (meta-llama/Llama-2-7b-hf safetensors, F1
 def read(model: str, **kwargs):
     snapshot = load_snapshot(model, token=FIXTURE_TOKEN, **kwargs)
     return snapshot, facts_from_snapshot(snapshot)
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), env={"HF_TOKEN": FIXTURE_TOKEN}, prog_name="hubvram")
 
 
 def test_meta_ffn_width_follows_llama_model_py():
@@ -151,7 +147,7 @@ def test_a_gated_base_is_named_in_the_error(hub):
     assert str(info.value).startswith(
         "hubvram-quirks/llama2-lora is an adapter for meta-llama/Llama-2-7b-hf: "
     )
-    result = CliRunner().invoke(cli, ["hubvram-quirks/llama2-lora"], prog_name="hubvram")
+    result = plain_run("hubvram-quirks/llama2-lora")  # signed out
     assert result.exit_code == 1
     assert result.output.strip() == (
         "hubvram: error: hubvram-quirks/llama2-lora is an adapter for meta-llama/Llama-2-7b-hf: "

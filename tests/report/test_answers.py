@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
+from helpers import json_report as report
+from helpers import run_signed_in as run
 
-from hubvram.cli import cli
 from hubvram.gpus import find_gpu, fit
-from hubvram.testing import FIXTURE_TOKEN
 
 CONTEXT_AND_WORKSPACE = 500 * 2**20 + 32 * 2**20  # estimator/result.py: CUDA context + cuBLAS workspace
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), env={"HF_TOKEN": FIXTURE_TOKEN}, prog_name="hubvram")
-
-
-def report(*args: str) -> dict:
-    result = run(*args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def test_deepseek_v3_on_4090s_needs_the_cards_a_hand_calculation_says(hub):

@@ -1,22 +1,20 @@
-"""The report stage: facts + what the user asked for -> the scenarios' estimates -> their fit on each GPU.
-
-This is the one path `hubvram MODEL` and `hubvram scan` share; the arithmetic itself lives in the
-estimator and gpus packages, the drawing in render.
-"""
+"""Building a report: what the user asked for (RunOptions) -> the scenarios -> their estimates -> each
+GPU's row (fit, largest batch and context, what the engine serves, tokens/s)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_DTYPES, precision_name
-from .errors import MalformedConfig
-from .estimator import Estimate, EstimateOptions, estimate
-from .estimator.gguf import PartialOffload, partial_offload
-from .estimator.weights import weights_bytes
-from .fetch.snapshot import RepoSnapshot
-from .gpus import Fit, Gpu, default_gpus, largest_fitting
-from .model import ModelFacts, facts_from_snapshot
+from ..dtypes import FLOAT_HEADER_DTYPES, QUANTIZED_DTYPES, precision_name
+from ..errors import MalformedConfig
+from ..estimator import Estimate, EstimateOptions, estimate
+from ..estimator.gguf import PartialOffload, partial_offload
+from ..estimator.weights import weights_bytes
+from ..fetch.snapshot import RepoSnapshot
+from ..gpus import Fit, Gpu, default_gpus, largest_fitting
+from ..model import ModelFacts, facts_from_snapshot
+from .serving import Limits, VllmSettings, engine_serving, resolve_engine, scenario_speeds
 
 DEFAULT_SEQ_LEN = 2048
 WHAT_IF_PRECISIONS = ("int8", "int4")  # shown beside the stored precision when --dtype is not given
@@ -37,6 +35,9 @@ class RunOptions:
     seq_len: int | None = None  # None: 2048, capped at the model's context
     settings: EstimateOptions = field(default_factory=EstimateOptions)
     gpus: tuple[Gpu, ...] = ()  # empty: the default set
+    engine: str = "auto"  # serving.ENGINES: what the serving answers are sized for
+    gpu_memory_utilization: float | None = None  # vLLM's --gpu-memory-utilization (None: its default)
+    vllm_version: str | None = None  # the vLLM release whose defaults apply (None: estimator/vllm.py's)
 
     @property
     def batch_size(self) -> int:
@@ -79,16 +80,30 @@ class GpuRow:
     limits_of: int | None = None  # the estimate max_batch_size / max_seq_len are for (the first that fits)
     batch_capped: bool = False  # the search stopped at its cap: the card holds at least that
     context_capped: bool = False
+    serving: dict[str, Any] | None = None  # what the report's engine holds here (report/serving.py)
+    speeds: tuple[dict[str, Any] | None, ...] = ()  # tokens/s bounds, one per estimate (None: not run)
+
+    @property
+    def speed(self) -> dict[str, Any] | None:
+        """The tokens/s bounds of the scenario the engine serves here (else of the first that runs)."""
+        if self.serving is not None and self.speeds:
+            return self.speeds[self.serving["scenario"]]
+        return next((s for s in self.speeds if s is not None), None)
 
     def to_dict(self) -> dict[str, Any]:
         offload = self.offload or (None,) * len(self.fits)
+        speeds = self.speeds or (None,) * len(self.fits)
         return {
             "name": self.gpu.name,
             "memory_bytes": self.gpu.memory_bytes,
             "estimates": [
-                f.to_dict() | ({"gpu_layers": o.n_gpu_layers, "host_bytes": o.host_bytes} if o else {})
-                for f, o in zip(self.fits, offload, strict=True)
+                f.to_dict()
+                | ({"gpu_layers": o.n_gpu_layers, "host_bytes": o.host_bytes} if o else {})
+                | {"speed": speed}
+                for f, o, speed in zip(self.fits, offload, speeds, strict=True)
             ],
+            "serving": self.serving,
+            "speed": self.speed,
             "max_batch_size": self.max_batch_size,
             "max_seq_len": self.max_seq_len,
             "limits_of": self.limits_of,
@@ -106,10 +121,12 @@ class Report:
     gpus: tuple[GpuRow, ...]
     transfer: Transfer = Transfer()
     warnings: tuple[str, ...] = ()  # what the user asked for that the model may not support
+    engine: str = "transformers"  # the engine the serving answers are sized for (resolved, never "auto")
 
     def to_dict(self) -> dict[str, Any]:
         data = self.facts.to_dict()
         data["warnings"] = list(self.warnings)
+        data["engine"] = self.engine
         data["estimates"] = [estimate_dict(e, self.facts) for e in self.estimates]
         data["gpus"] = [row.to_dict() for row in self.gpus]
         data["transfer"] = {
@@ -124,7 +141,7 @@ def read_facts(
     model: str, *, revision: str | None = None, token: str | None = None, pool=None
 ) -> tuple[ModelFacts, Transfer]:
     """Fetch a repo (or read a directory) and turn it into facts; returns (facts, transfer)."""
-    from .fetch.load import load_snapshot  # lazy: importing the report stage should not load the reader
+    from ..fetch.load import load_snapshot  # lazy: importing the report stage should not load the reader
 
     snapshot = load_snapshot(model, revision=revision, token=token, pool=pool)
     return facts_from_snapshot(snapshot), Transfer.of(snapshot)
@@ -212,14 +229,33 @@ def _smaller_than_stored(precision: str, facts: ModelFacts) -> bool:
 
 
 def build_report(
-    facts: ModelFacts, options: RunOptions, transfer: Transfer = Transfer(), *, search_limits: bool = True
+    facts: ModelFacts,
+    options: RunOptions,
+    transfer: Transfer = Transfer(),
+    *,
+    search_limits: bool = True,
+    serving: bool = True,
 ) -> Report:
-    """Every scenario's estimate and its fit on each GPU; `search_limits=False` skips the search for the
-    largest batch and context (~10 ms of CPU per model: a scan row shows neither)."""
+    """Every scenario's estimate, its fit on each GPU and what the engine serves there. `search_limits=False`
+    skips the search for the largest batch and context (~10 ms of CPU per model), `serving=False` the
+    serving answers and tokens/s bounds: a scan row shows them only when asked."""
     require_transformer(facts)
+    engine = resolve_engine(facts, options.engine)
     estimates = tuple(estimate(facts, scenario) for scenario in scenarios(facts, options))
-    rows = tuple(gpu_row(facts, estimates, gpu, search_limits) for gpu in options.held_against())
-    return Report(facts, estimates, rows, transfer, warnings(facts, options))
+    vllm = VllmSettings(options.gpu_memory_utilization, options.vllm_version, options.seq_len)
+    rows = []
+    for gpu in options.held_against():
+        row = gpu_row(facts, estimates, gpu, search_limits)
+        if serving:
+            limits = Limits(row.limits_of, row.max_batch_size, row.max_seq_len)
+            offload = row.offload or (None,) * len(estimates)
+            row = replace(
+                row,
+                serving=engine_serving(facts, estimates, gpu, engine, limits, offload, vllm),
+                speeds=scenario_speeds(facts, estimates, row.fits, gpu),
+            )
+        rows.append(row)
+    return Report(facts, estimates, tuple(rows), transfer, warnings(facts, options), engine)
 
 
 def warnings(facts: ModelFacts, options: RunOptions) -> tuple[str, ...]:
@@ -279,30 +315,3 @@ def gpu_row(
         batch_capped=max_batch == MAX_BATCH_SEARCHED,
         context_capped=max_context == highest and highest == MAX_CONTEXT_SEARCHED,
     )
-
-
-def caveats(report: Report, gpu: Gpu) -> tuple[str, ...]:
-    """What the card's hardware says about the report's precisions (a custom GPU: nothing is known)."""
-    kinds = set()
-    for e in report.estimates:
-        o = e.options
-        precision = (o.dtype or o.variant or stored_precision(report.facts)).lower()
-        kinds.add("bf16" if "bf16" in precision or o.mixed_precision == "bf16" else precision)
-        kinds.add("fp8" if "fp8" in precision else "")
-        kinds.add("int4" if precision in ("int4", "nf4") or precision.startswith("int4") else "")
-    found = []
-    if "fp8" in kinds and gpu.fp8_dense_flops == 0:
-        found.append(
-            f"no fp8 tensor cores on the {gpu.name}: fp8 weights run upcast through weight-only kernels"
-        )
-    if "bf16" in kinds and gpu.bf16 is False:
-        found.append("no bf16 tensor cores: use fp16, bf16 runs far slower")
-    if "int4" in kinds and gpu.arch in ("Volta", "Turing"):
-        found.append(
-            f"int4 kernels (Marlin, Machete) need Ampere or newer: the {gpu.name} falls back to slower ones"
-        )
-    if gpu.kind == "apple" and any(
-        row.gpu is gpu and not all(f.fits for f in row.fits) for row in report.gpus
-    ):
-        found.append("Apple silicon has one unified memory: no splitting over cards")
-    return tuple(found)
