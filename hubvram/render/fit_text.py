@@ -12,12 +12,6 @@ from .labels import precision_label, short_labels
 from .writers import GIB, gib, table_text
 
 WIDTH = 100  # the default terminal: tables are split and notes wrapped to fit it
-LEGEND = (
-    "N free: fits on one card with N GiB left; Nx: N cards with the model split across them (tensor "
-    "parallel for inference, layers split for training, llama.cpp's layer split for GGUF), each with its "
-    "own CUDA context, workspace and allocator slack; ngl n/L: llama.cpp keeps n of L layers on the card, "
-    "the rest in system memory; -: not even on 64 cards (Apple silicon: not in this Mac's memory)"
-)
 
 
 def fit_cell(fit: Fit, offload: PartialOffload | None = None) -> str:
@@ -68,8 +62,28 @@ def fit_tables(report: Report, fmt: str) -> str:
             for head, row, limit in zip(heads, cells, limits, strict=True)
         ]
         tables.append(table_text(rows, headers, fmt))
-    legend = textwrap.fill(LEGEND, WIDTH)
+    legend = textwrap.fill(_legend(report, [c for row in cells for c in row]), WIDTH)
     return "\n\n".join(tables) + "\n" + (legend if fmt != "markdown" else " ".join(legend.split()))
+
+
+def _legend(report: Report, cells: Sequence[str]) -> str:
+    """What the cells of this table mean: only the kinds of cell it shows."""
+    gguf = report.facts.format == "gguf"
+    parts = ["N free: fits on one card with N GiB left"]
+    if any(c.endswith("x") for c in cells):
+        split = "llama.cpp's layer split" if gguf else "tensor parallel for inference, layers for training"
+        parts.append(
+            f"Nx: N cards with the model split across them ({split}), each with its own CUDA context, "
+            "workspace and allocator slack"
+        )
+    if any(c.startswith("ngl") for c in cells):
+        parts.append("ngl n/L: llama.cpp keeps n of L layers on the card, the rest in system memory")
+    if "-" in cells:
+        apple = any(row.gpu.kind == "apple" for row in report.gpus)
+        mac = " (Apple silicon: not in this Mac's memory)" if apple else ""
+        parts.append(f"-: not even on 64 cards{mac}")
+    parts.append("max batch at the scenario's context, max context at its batch")
+    return "; ".join(parts)
 
 
 def _limits(row: GpuRow, labels: Sequence[str]) -> list[str]:

@@ -84,8 +84,6 @@ def _legend(report: Report, rows: list[GpuRow]) -> list[str]:
             "KV tokens: vLLM's 'GPU KV cache size'; requests: its 'Maximum concurrency' at the requested "
             "length; max context: the longest max_model_len its KV cache holds"
         )
-    elif report.engine == "transformers":
-        lines.append("the largest batch and context each card holds are in the table above")
     notes = {n for r in rows if r.speed for n in r.speed.get("notes", [])}
     return lines + sorted(notes)
 

@@ -21,7 +21,7 @@ def caveats(report: Report, gpu: Gpu) -> tuple[str, ...]:
         found.append(
             f"no fp8 tensor cores on the {gpu.name}: fp8 weights run upcast through weight-only kernels"
         )
-    if "bf16" in kinds and gpu.bf16 is False:
+    if "bf16" in kinds and gpu.bf16 is False and gpu.kind != "apple":  # Apple: bf16 no slower than fp16
         found.append("no bf16 tensor cores: use fp16, bf16 runs far slower")
     if "int4" in kinds and gpu.arch in ("Volta", "Turing"):
         found.append(
