@@ -192,7 +192,7 @@ def _names(names: list[str]) -> str:
 def _legend(curves: Sequence[MemoryCurve], x: float, y: float) -> list[str]:
     rows = [(c.label, CURVE_COLORS[i % len(CURVE_COLORS)], "") for i, c in enumerate(curves)]
     rows.append(("GPU usable memory", GPU_COLOR, ' stroke-dasharray="6 4"'))
-    width = 48 + CHAR_PX * max(len(label) for label, _, _ in rows)
+    width = 52 + 1.12 * CHAR_PX * max(len(label) for label, _, _ in rows)  # 13 px legend text: wider
     height = 12 + 20 * len(rows)
     out = [
         f'<g class="legend"><rect x="{x}" y="{y}" width="{width:.0f}" height="{height}" rx="4" '

@@ -36,7 +36,10 @@ def _text(report: Report, fmt: str) -> str:
     """The facts, a verdict per GPU, the breakdown and the fit table, as plain text or markdown."""
     shape = shared_shape(report.estimates)
     verdict = "\n".join(verdicts(report))
-    heading = f"on one card ({shape}):" if shape else "on one card:"
+    tp = {e.options.tensor_parallel for e in report.estimates if e.options.mode == "inference"}
+    split = len(tp) == 1 and min(tp) > 1
+    where = f"on each of {tp.pop()} cards (tensor parallel)" if split else "on one card"
+    heading = f"{where} ({shape}):" if shape else f"{where}:"
     parts = [
         _summary(report, markdown=fmt == "markdown"),
         f"{heading}\n{verdict}" if fmt != "markdown" else f"**{heading}**\n\n{verdict}",

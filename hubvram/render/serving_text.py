@@ -54,23 +54,26 @@ def serving_table(report: Report, fmt: str) -> str | None:
             errors.setdefault(serving["error"], []).append(row.gpu.name)
     shown = next((report.estimates[i].options for i in scenarios if i is not None), None)
     shape = f"batch {shown.batch_size}, {shown.seq_len:,} tokens" if shown else ""
-    text = f"{_heading(report, rows, shape)}\n{table_text(table, headers, fmt)}"
+    tp = shown.tensor_parallel if shown else 1
+    where = f"on each of {tp} cards (tensor parallel)" if tp > 1 else "on one card"
+    heading = textwrap.fill(_heading(report, rows, shape, where), WIDTH)
+    text = f"{heading}\n{table_text(table, headers, fmt)}"
     notes = [f"{', '.join(names)}: {error}" for error, names in errors.items()] + _legend(report, rows)
     if fmt == "markdown":
         return text + "\n\n" + "\n".join(f"- {n}" for n in notes)
     return "\n".join([text, *(textwrap.fill(n, WIDTH, subsequent_indent="  ") for n in notes)])
 
 
-def _heading(report: Report, rows: list[GpuRow], shape: str) -> str:
+def _heading(report: Report, rows: list[GpuRow], shape: str, where: str) -> str:
     if report.engine == "vllm":
         serving = next(r.serving for r in rows if r.serving)
         return (
-            f"served by {serving['engine']} on one card (gpu_memory_utilization "
+            f"served by {serving['engine']} {where} (gpu_memory_utilization "
             f"{serving['gpu_memory_utilization']}, requests of {serving['asked_max_model_len']:,} tokens):"
         )
     if report.engine == "llama.cpp":
-        return f"served by llama.cpp on one card ({shape or 'as sized above'}):"
-    return f"tokens/s on one card ({shape}):" if shape else "tokens/s on one card:"
+        return f"served by llama.cpp {where} ({shape or 'as sized above'}):"
+    return f"tokens/s {where} ({shape}):" if shape else f"tokens/s {where}:"
 
 
 def _legend(report: Report, rows: list[GpuRow]) -> list[str]:
