@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -58,6 +59,8 @@ def scan_command(
     from ..scan import in_input_order, read_done, read_model_list, scan
 
     options = run_options(**kwargs)  # an unknown --gpu fails here, before any request
+    if ctx.get_parameter_source("engine") is not click.core.ParameterSource.DEFAULT:
+        options = dataclasses.replace(options, serving_columns=True)  # --engine given: its columns too
     suffix = os.path.splitext(output or "")[1].lower()
     fmt = fmt or _FORMAT_BY_SUFFIX.get(suffix, "table")
     if resume and not (output and fmt == "jsonl"):
@@ -99,7 +102,7 @@ def scan_command(
             for row in results:
                 rows.append(row)
                 if fmt == "jsonl":
-                    line = scan_line(row, keys, names)
+                    line = scan_line(row, keys, names, options.serving_columns)
                     if stream is None:
                         click.echo(line)  # click.echo flushes
                     else:

@@ -20,19 +20,20 @@ def scan_columns(rows: Sequence[ScanRow], options: RunOptions) -> tuple[tuple[st
 def render_scan(rows: Sequence[ScanRow], options: RunOptions, fmt: str) -> str:
     """Rows as a table, markdown, CSV, JSON or JSONL (the CLI streams JSONL row by row: scan_line)."""
     keys, names = scan_columns(rows, options)
+    serving = options.serving_columns
     if fmt == "json":
-        return json_text([row.to_dict(keys, names) for row in rows])
+        return json_text([row.to_dict(keys, names, serving) for row in rows])
     if fmt == "jsonl":
-        return "\n".join(scan_line(row, keys, names) for row in rows)
+        return "\n".join(scan_line(row, keys, names, serving) for row in rows)
     if fmt == "csv":
-        columns = list(ScanRow(model="").to_dict(keys, names))
-        return csv_text(columns, ([row.to_dict(keys, names)[c] for c in columns] for row in rows))
+        columns = list(ScanRow(model="").to_dict(keys, names, serving))
+        return csv_text(columns, ([row.to_dict(keys, names, serving)[c] for c in columns] for row in rows))
     return _table(rows, keys, options, fmt)
 
 
-def scan_line(row: ScanRow, keys: Sequence[str], names: Sequence[str]) -> str:
+def scan_line(row: ScanRow, keys: Sequence[str], names: Sequence[str], serving: bool = False) -> str:
     """One row as a JSON line."""
-    return jsonl_line(row.to_dict(keys, names))
+    return jsonl_line(row.to_dict(keys, names, serving))
 
 
 def _table(rows: Sequence[ScanRow], keys: tuple[str, ...], options: RunOptions, fmt: str) -> str:
@@ -45,6 +46,8 @@ def _table(rows: Sequence[ScanRow], keys: tuple[str, ...], options: RunOptions, 
     per_gpu = len(names) <= 3
     headers = ["model", "parameters", *(_column(k) for k in ["weights", *keys])]
     headers += [f"{_short_gpu(n)} ({first})" for n in names] if per_gpu else [f"smallest fit ({first})"]
+    speeds = options.serving_columns and per_gpu  # one decode tok/s column per GPU (all of them: CSV/JSON)
+    headers += [f"{_short_gpu(n)} tok/s" for n in names] if speeds else []
     table, errors = [], []
     for row in rows:
         totals = dict(row.totals)
@@ -59,12 +62,20 @@ def _table(rows: Sequence[ScanRow], keys: tuple[str, ...], options: RunOptions, 
             fitting = [n for n in names if fits.get(n) and fits[n].fits]
             smallest = min(fitting, key=memory.__getitem__) if fitting else None
             cells.append(f"{_short_gpu(smallest)} ({len(fitting)}/{len(names)})" if smallest else "-")
+        if speeds and not row.error:
+            cells += [_rate(fits[n].serving_value("decode_tokens_per_s")) if n in fits else "" for n in names]
         if row.error:
             cells[1] = "error (below)"
             errors.append(textwrap.fill(f"{model}: {row.error}", 100, subsequent_indent="    "))
         table.append(cells)
     note = "GiB; fits: on one card; Nx: cards needed when split; -: not even on 64; (k/n): fits on k of n"
-    return "\n".join([table_text(table, headers, fmt), note, *errors])
+    if speeds:
+        note += "; tok/s: decode bound of the scenario the engine serves, per sequence"
+    return "\n".join([table_text(table, headers, fmt), textwrap.fill(note, 100), *errors])
+
+
+def _rate(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
 def _column(key: str) -> str:

@@ -38,6 +38,7 @@ class RunOptions:
     engine: str = "auto"  # serving.ENGINES: what the serving answers are sized for
     gpu_memory_utilization: float | None = None  # vLLM's --gpu-memory-utilization (None: its default)
     vllm_version: str | None = None  # the vLLM release whose defaults apply (None: estimator/vllm.py's)
+    serving_columns: bool = False  # scan: add each GPU's serving answers and tokens/s (hubvram MODEL: always)
 
     @property
     def batch_size(self) -> int:

@@ -16,7 +16,7 @@ from ..gpus import Gpu
 from ..report import RunOptions
 from .rows import GpuFit, ScanRow
 
-ROW_FORMAT = 3
+ROW_FORMAT = 4  # 4: the serving columns beside each GPU's fit
 
 
 class RowCache:
@@ -59,7 +59,8 @@ class RowCache:
                 format=str(record["format"]),
                 totals=tuple((str(k), int(v)) for k, v in record["totals"]),
                 gpus=tuple(
-                    GpuFit(str(n), bool(f), None if g is None else int(g)) for n, f, g in record["gpus"]
+                    GpuFit(str(n), bool(f), None if g is None else int(g), tuple(map(_number, served)))
+                    for n, f, g, served in record["gpus"]
                 ),
                 cached=True,
             )
@@ -76,12 +77,19 @@ class RowCache:
             "parameters_source": row.parameters_source,
             "format": row.format,
             "totals": [list(pair) for pair in row.totals],
-            "gpus": [[g.name, g.fits, g.gpus_needed] for g in row.gpus],
+            "gpus": [[g.name, g.fits, g.gpus_needed, list(g.serving)] for g in row.gpus],
         }
         write_json_file(self._path(row.model, row.sha), record)
 
     def _path(self, model: str, sha: str) -> Path:
         return self.root / ("models--" + model.replace("/", "--")) / f"{sha}-{self.digest}.json"
+
+
+def _number(value: object) -> float | int | None:
+    """A cached serving value: a number or nothing (anything else is a damaged entry)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"not a number: {value!r}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,16 +7,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..estimator import Estimate
-from ..report import WHAT_IF_PRECISIONS, Report, RunOptions, trainable
+from ..report import WHAT_IF_PRECISIONS, GpuRow, Report, RunOptions, trainable
+
+SERVING_KEYS = (
+    "decode_tokens_per_s",
+    "prefill_tokens_per_s",
+    "kv_cache_tokens",
+    "max_concurrency",
+    "max_model_len",
+)
 
 
 @dataclass(frozen=True)
 class GpuFit:
-    """The first (asked-for) scenario of a model held against one GPU."""
+    """The first (asked-for) scenario of a model held against one GPU; with the serving columns, what the
+    engine holds there and its tokens/s bounds (report/serving.py)."""
 
     name: str
     fits: bool
     gpus_needed: int | None  # None: more cards than fit.py searches (64)
+    serving: tuple[float | int | None, ...] = ()  # SERVING_KEYS' values, when asked for
+
+    def serving_value(self, key: str) -> float | int | None:
+        return self.serving[SERVING_KEYS.index(key)] if self.serving else None
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,9 @@ class ScanRow:
     def key(self) -> tuple[str, str | None]:
         return (self.model, self.revision)
 
-    def to_dict(self, scenario_keys: Iterable[str] = (), gpu_names: Iterable[str] = ()) -> dict[str, Any]:
+    def to_dict(
+        self, scenario_keys: Iterable[str] = (), gpu_names: Iterable[str] = (), serving: bool = False
+    ) -> dict[str, Any]:
         """Flat, JSON- and CSV-ready; pass the scan's columns so every row has the same keys."""
         totals = dict(self.totals)
         fits = {g.name: g for g in self.gpus}
@@ -68,6 +83,8 @@ class ScanRow:
             gpu = fits.get(name)
             data[f"fits:{name}"] = gpu.fits if gpu else None
             data[f"gpus_needed:{name}"] = gpu.gpus_needed if gpu else None
+            if serving:
+                data.update({f"{k}:{name}": gpu.serving_value(k) if gpu else None for k in SERVING_KEYS})
         data.update(
             cached=self.cached,
             requests=self.requests,
@@ -102,7 +119,9 @@ def row_from_report(
     """Totals of every scenario and the fit of the first one on each GPU (named as the input named it)."""
     facts = report.facts
     fits = tuple(
-        GpuFit(row.gpu.name, row.fits[0].fits, row.fits[0].gpus_needed) for row in report.gpus if row.fits
+        GpuFit(row.gpu.name, row.fits[0].fits, row.fits[0].gpus_needed, _serving(row, options))
+        for row in report.gpus
+        if row.fits
     )
     return ScanRow(
         model=model,
@@ -116,6 +135,13 @@ def row_from_report(
         totals=_totals(report.estimates, options),
         gpus=fits,
     )
+
+
+def _serving(row: GpuRow, options: RunOptions) -> tuple[float | int | None, ...]:
+    if not options.serving_columns:
+        return ()
+    answers = {**(row.speed or {}), **(row.serving or {})}
+    return tuple(answers.get(key) for key in SERVING_KEYS)
 
 
 def _totals(estimates: Iterable[Estimate], options: RunOptions) -> tuple[tuple[str, int], ...]:

@@ -138,7 +138,8 @@ def scan_one(
     describe: Callable[[HubVramError], str] = str,
 ) -> ScanRow:
     """One model's row, by the path `hubvram MODEL` takes (snapshot -> facts -> report), without the
-    search for the largest batch and context; every failure becomes an error row (never an exception)."""
+    search for the largest batch and context unless the serving columns are asked for; every failure
+    becomes an error row (never an exception)."""
     start = time.perf_counter()
     try:
         snapshot = load_snapshot(
@@ -154,7 +155,10 @@ def scan_one(
         row = rows.get(model, revision, snapshot.sha, index) if rows and snapshot.cached else None
         if row is None:
             facts = facts_from_snapshot(snapshot)
-            report = build_report(facts, options, Transfer.of(snapshot), search_limits=False, serving=False)
+            serving = options.serving_columns  # transformers' answers need the batch and context search
+            report = build_report(
+                facts, options, Transfer.of(snapshot), search_limits=serving, serving=serving
+            )
             row = row_from_report(report, model, revision, index, options)
             if rows is not None:
                 rows.store(row)

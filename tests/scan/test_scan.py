@@ -20,6 +20,7 @@ from hubvram.fetch import limits
 from hubvram.gpus import find_gpu
 from hubvram.report import RunOptions
 from hubvram.scan import runner as scan_runner
+from hubvram.testing import FIXTURE_TOKEN
 
 COUNTS = {
     "TinyLlama/TinyLlama-1.1B-Chat-v1.0": 1_100_048_384,  # single file
@@ -343,3 +344,20 @@ def test_library_scan_yields_rows_and_calls_back(hub):
     ok = next(r for r in rows if r.ok)
     assert ok.to_dict()["parameters"] == COUNTS["Qwen/Qwen3-0.6B"]
     assert dict(ok.totals)["inference"] > 0 and ok.gpus[0].name == "RTX 4090"
+
+
+def test_engine_adds_the_serving_columns_as_hubvram_model_answers_them(hub, tmp_path):
+    listing = models_file(tmp_path, "Qwen/Qwen3-0.6B", "TheBloke/Llama-2-7B-GGUF")
+    plain = rows_of(scan(listing, "--format", "jsonl", "--gpu", "H200").stdout)
+    assert not any(key.startswith("decode_tokens_per_s") for key in plain[0])  # only when asked for
+    result = scan(listing, "--format", "jsonl", "--gpu", "H200", "--engine", "vllm", "--token", FIXTURE_TOKEN)
+    qwen, gguf = sorted(rows_of(result.stdout), key=lambda r: r["model"] != "Qwen/Qwen3-0.6B")
+    # the numbers `hubvram Qwen/Qwen3-0.6B --engine vllm --gpu H200` works out (tests/report)
+    assert (qwen["kv_cache_tokens:H200"], qwen["max_concurrency:H200"]) == (1_167_152, 28.49)
+    assert qwen["decode_tokens_per_s:H200"] == 2354.6 and qwen["max_model_len:H200"] == 40_960
+    assert "which llama.cpp runs" in gguf["error"] and gguf["kv_cache_tokens:H200"] is None
+    again = rows_of(scan(listing, "--format", "jsonl", "--gpu", "H200", "--engine", "vllm").stdout)
+    cached = next(r for r in again if r["model"] == "Qwen/Qwen3-0.6B")
+    assert cached["cached"] and cached["kv_cache_tokens:H200"] == 1_167_152  # the row cache keeps them
+    table = scan(listing, "--gpu", "H200", "--engine", "auto").stdout
+    assert "H200 tok/s" in table and "2,355" in table  # GGUF under llama.cpp, safetensors transformers
