@@ -330,7 +330,20 @@ def parameters_of(model) -> tuple[dict[str, int], int]:
 
 
 def facts_of(case: Case, by_dtype: dict[str, int], weights_bytes: int) -> ModelFacts:
-    """ModelFacts from the real parameter counts of the built model plus its (layer-reduced) config."""
+    """ModelFacts from the real parameter counts of the built model plus its (layer-reduced) config.
+
+    Parameters a checkpoint leaves out are taken out of the count, as the Hub's headers would give it:
+    Marian's two sinusoidal position tables (MarianMTModel._keys_to_ignore_on_save), which the class
+    creates at load time.
+    """
+    arch = architecture_as_built(case)
+    unstored = 0
+    if arch.model_type == "marian" and arch.hidden_size:
+        unstored = 2 * (arch.max_position_embeddings or 512) * arch.hidden_size
+    if unstored and len(by_dtype) == 1:
+        label = next(iter(by_dtype))
+        by_dtype = {label: by_dtype[label] - unstored}
+        weights_bytes -= unstored * {"F32": 4, "BF16": 2, "F16": 2}[label]
     count = ParameterCount(by_dtype=dict(by_dtype), stored_by_dtype=dict(by_dtype))
     return ModelFacts(
         model_id=case.model,
@@ -338,7 +351,7 @@ def facts_of(case: Case, by_dtype: dict[str, int], weights_bytes: int) -> ModelF
         sha=None,
         parameters=count,
         weights_bytes=weights_bytes,
-        architecture=architecture_as_built(case),
+        architecture=arch,
     )
 
 
@@ -353,12 +366,20 @@ def architecture_as_built(case: Case) -> Architecture:
     return arch
 
 
+def is_seq2seq(case: Case) -> bool:
+    return bool(load_config_dict(case.model).get("is_encoder_decoder"))
+
+
 def options_of(case: Case) -> EstimateOptions:
+    """The case as hubvram's options. Encoder-decoders: seq_len = source tokens, target_len = target tokens
+    (training), new_tokens = decoder tokens generated (inference); decoder-only generation: seq_len = prompt
+    + new tokens, the cache's final length."""
+    seq2seq = is_seq2seq(case)
     if case.mode == "inference":
         return EstimateOptions(
             mode="inference",
             batch_size=case.batch,
-            seq_len=case.seq + case.new_tokens,
+            seq_len=case.seq if seq2seq else case.seq + case.new_tokens,
             new_tokens=case.new_tokens,
             overhead=0,
             attention=case.attention,
@@ -367,6 +388,7 @@ def options_of(case: Case) -> EstimateOptions:
         mode="training",
         batch_size=case.batch,
         seq_len=case.seq,
+        target_len=case.target_tokens if seq2seq else None,
         optimizer=case.optimizer,
         gradient_checkpointing=case.checkpointing,
         overhead=0,
@@ -960,6 +982,8 @@ class Result:
     def est_kv_returned(self) -> float:
         from hubvram.estimator import kv_cache_bytes, stored_compute_dtype
 
+        if is_seq2seq(self.case):  # the decoder's self-attention cache + every layer's cross-attention cache
+            return self.est.phases["decode"]["kv_cache"]
         facts = facts_of(self.case, self.by_dtype, self.weights_bytes)
         e = {"fp32": 4, "bf16": 2, "fp16": 2}[stored_compute_dtype(facts)]
         c = self.case

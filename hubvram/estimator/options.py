@@ -15,7 +15,11 @@ from ..errors import UsageError
 MODES = ("inference", "training")
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "adagrad", "rmsprop", "adamw-8bit")
 OFFLOAD = ("none", "cpu", "nvme")
-ATTENTION = ("auto", "sdpa", "eager")  # auto: what transformers runs for the model (families.default_attention)
+ATTENTION = (
+    "auto",
+    "sdpa",
+    "eager",
+)  # auto: what transformers runs for the model (families.default_attention)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -31,7 +35,9 @@ class EstimateOptions:
     # (encoder-decoders: the encoder's source tokens; Whisper's encoder always runs its 1500 positions)
     new_tokens: int = 0  # inference: how many of seq_len are generated (prefill runs on seq_len - new_tokens)
     # (encoder-decoders: decoder tokens generated from the seq_len source tokens, at least 1)
-    target_len: int | None = None  # encoder-decoder training: decoder (target) tokens per sample; None = seq_len
+    target_len: int | None = (
+        None  # encoder-decoder training: decoder (target) tokens per sample; None = seq_len
+    )
     optimizer: str = "adamw"
     overhead: int | None = None  # None = auto (CUDA context + cuBLAS workspace + allocator slack), 0 = none
     mixed_precision: str | None = None  # "bf16"/"fp16": fp32 master weights and states, autocast compute
@@ -70,6 +76,7 @@ class EstimateOptions:
 def check_options(options: EstimateOptions, encoder_decoder: bool = False) -> None:
     """Refuse values outside the accepted vocabulary; ``encoder_decoder`` lets new_tokens exceed seq_len (the
     decoder generates them from seq_len source tokens, it does not continue them)."""
+
     def bad(name: str, value: Any, accepted: Any) -> UsageError:
         return UsageError(f"invalid {name} {value!r}; accepted: {accepted}")
 

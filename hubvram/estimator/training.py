@@ -39,7 +39,9 @@ class Resident:
     notes: list[str] = field(default_factory=list)
 
 
-def resident(facts: ModelFacts, options: EstimateOptions, s: Shape, frozen: int = 0, unstored: int = 0) -> Resident:
+def resident(
+    facts: ModelFacts, options: EstimateOptions, s: Shape, frozen: int = 0, unstored: int = 0
+) -> Resident:
     """Weights, gradients and optimizer states of a training step under every memory strategy.
 
     ``frozen``: parameters in the count that are never trained (Whisper's encoder positions); ``unstored``:
@@ -123,7 +125,9 @@ def resident(facts: ModelFacts, options: EstimateOptions, s: Shape, frozen: int 
     if dequantized:
         base["dequantized_weight"] = dequantized
     live = dict(base, **({"autocast_weights": autocast_copies} if autocast_copies else {}))
-    return Resident(e, compute, grad_bytes, lora, weights, trainable, gradients, states, scratch, base, live, notes)
+    return Resident(
+        e, compute, grad_bytes, lora, weights, trainable, gradients, states, scratch, base, live, notes
+    )
 
 
 def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:

@@ -125,18 +125,23 @@ SEQ2SEQ_INT_ALIASES: Mapping[str, tuple[str, ...]] = {
 
 
 def _encoder_decoder(config: Mapping[str, Any]) -> EncoderDecoder:
-    """Both stacks' shapes of an encoder-decoder config (T5, BART, Marian, Whisper); absent fields stay None."""
+    """Both stacks' shapes of an encoder-decoder config (T5, BART, Marian, Whisper); absent ones stay None."""
     values: dict[str, Any] = {}
     for name, aliases in SEQ2SEQ_INT_ALIASES.items():
         key = next((a for a in aliases if config.get(a) is not None), None)
         value = config.get(key) if key else None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**40):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**40
+        ):
             shown = clean_text(json.dumps(value, default=str)[:40])
             raise MalformedConfig(f"config.json: '{key}' is {shown}, not a positive integer")
         values[name] = value
-    for name, aliases in (("dropout", ("dropout_rate", "dropout")), ("activation_dropout", ("activation_dropout",))):
+    for name, aliases in (
+        ("dropout", ("dropout_rate", "dropout")),
+        ("activation_dropout", ("activation_dropout",)),
+    ):
         value = next((config[a] for a in aliases if config.get(a) is not None), None)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
         values[name] = float(value) if ok else None

@@ -74,10 +74,10 @@ ATTENTION_SOFTCAP = frozenset({"gemma2"})  # attn_logit_softcapping on the eager
 FOUR_H_MLP = frozenset({"gpt2", "gptj", "bloom", "falcon", "refinedwebmodel", "refinedweb", "gpt_neox"})
 # Every layer attends within the sliding window (Mistral-7B: 4096 tokens).
 ALL_LAYERS_SLIDE = frozenset({"mistral", "mixtral"})
-# Eager-only in transformers 5.24: the model class leaves `_supports_sdpa` unset (BLOOM, MPT, GPT-Neo: hand-written
-# attention; Gemma 2, VaultGemma: softcapping; gpt-oss: attention sinks), so from_pretrained runs "eager" unless
-# asked for flash/flex attention (PreTrainedModel.get_correct_attn_implementation falls back to eager when
-# `_sdpa_can_dispatch` refuses). Text families only; state-space and sparse-attention models are left out.
+# Eager-only in transformers 5.24: the model class leaves `_supports_sdpa` unset (BLOOM, MPT, GPT-Neo:
+# hand-written attention; Gemma 2, VaultGemma: softcapping; gpt-oss: attention sinks), so from_pretrained runs
+# "eager" unless asked for flash/flex attention (PreTrainedModel.get_correct_attn_implementation falls back
+# to eager when `_sdpa_can_dispatch` refuses). Text families only; state-space and sparse-attention models are left out.
 EAGER_ONLY = frozenset(
     {
         "bloom", "mpt", "gpt_neo", "gemma2", "vaultgemma", "gpt_oss", "t5gemma", "xglm", "openai-gpt",
@@ -88,10 +88,10 @@ EAGER_ONLY = frozenset(
     }
 )  # fmt: skip
 # Eager attention whose softmax runs in the scores' own dtype (no fp32 upcast, no cast back): GPT-2, BERT,
-# T5, BART, Whisper, GPT-Neo, Falcon (`F.softmax(scores)`; the others call softmax(dtype=float32).to(dtype)).
+# T5, BART, Whisper, Falcon (`F.softmax(scores)`; the others call softmax(dtype=float32).to(dtype)).
 SOFTMAX_IN_DTYPE = frozenset(
     {
-        "gpt2", "gpt_neo", "bert", "roberta", "distilbert", "xlm-roberta", "electra", "camembert", "albert",
+        "gpt2", "bert", "roberta", "distilbert", "xlm-roberta", "electra", "camembert", "albert",
         "t5", "mt5", "umt5", "bart", "mbart", "marian", "pegasus", "whisper", "falcon", "refinedweb",
         "refinedwebmodel",
     }
