@@ -77,7 +77,8 @@ ALL_LAYERS_SLIDE = frozenset({"mistral", "mixtral"})
 # Eager-only in transformers 5.24: the model class leaves `_supports_sdpa` unset (BLOOM, MPT, GPT-Neo:
 # hand-written attention; Gemma 2, VaultGemma: softcapping; gpt-oss: attention sinks), so from_pretrained runs
 # "eager" unless asked for flash/flex attention (PreTrainedModel.get_correct_attn_implementation falls back
-# to eager when `_sdpa_can_dispatch` refuses). Text families only; state-space and sparse-attention models are left out.
+# to eager when `_sdpa_can_dispatch` refuses). Text families only: state-space and sparse-attention models
+# are left out.
 EAGER_ONLY = frozenset(
     {
         "bloom", "mpt", "gpt_neo", "gemma2", "vaultgemma", "gpt_oss", "t5gemma", "xglm", "openai-gpt",
