@@ -1,5 +1,5 @@
-"""Encoder-decoders (estimator/seq2seq.py): two stacks, cross-attention, seq2seq training and generation, pinned on
-numbers worked out by hand from the transformers 5 classes (each term named where it is added)."""
+"""Encoder-decoders (estimator/seq2seq.py): two stacks, cross-attention, seq2seq training and generation,
+pinned on numbers worked out by hand from the transformers 5 classes (each term named where it is added)."""
 
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ def test_t5_small_training_by_hand():
     cross_kv = 2 * e * n  # every decoder layer's K and V over each source token
     encoder_layer = b * s * encoder_token + encoder_bias
     decoder_layer = b * t * decoder_token + b * s * cross_kv + decoder_bias
-    # Outside the layers, per token: ids (int64), embedding dropout mask and output, final norm (normalised x),
-    # final dropout mask, the stack's output (read by the cross K/V projections, or by lm_head).
+    # Outside the layers, per token: ids (int64), embedding dropout mask and output, final norm (normalised
+    # x), final dropout mask, the stack's output (read by the cross K/V projections, or by lm_head).
     top = 8 + 2 * mask * h + 3 * e * h
     buckets = 8 * (s * s + t * t)  # the relative-position bucket indices (int64), once per stack
     zero_bias = heads * t * s * e  # the cross-attention's zero position bias, shared by every decoder layer
