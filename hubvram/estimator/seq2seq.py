@@ -235,7 +235,7 @@ def lengths(m: Seq2SeqShape, options: EstimateOptions) -> tuple[int, int, list[s
     if m.source_positions:
         notes.append(
             f"Whisper's encoder always runs {src} positions (30 s of audio: 2 x {src} log-mel frames of "
-            f"{m.mel_bins} bins, halved by its conv stem); seq_len is the decoder's length in training"
+            f"{m.mel_bins} bins, halved by its conv stem); seq_len only defaults the training target"
         )
     notes.insert(
         0,
@@ -277,9 +277,8 @@ def _training(facts: ModelFacts, options: EstimateOptions, m: Seq2SeqShape) -> E
         return r.gradients if held else present
 
     forward = dict(live, gradients=held, activations=saved + loss_forward)
-    start = dict(
-        live, gradients=held, activations=saved + loss_backward
-    )  # log_softmax, nll and its gradients
+    # Backward's start: log_softmax (saved), nll's gradient and log_softmax's gradient.
+    start = dict(live, gradients=held, activations=saved + loss_backward)
     head = dict(  # the logits' gradient and lm_head's weight gradient (in autograd's buffer when tied)
         live,
         gradients=grads(head_grad),
@@ -348,7 +347,11 @@ def _generation(facts: ModelFacts, options: EstimateOptions, m: Seq2SeqShape) ->
     }
     if tp > 1:
         notes.append(f"weights, caches and activations split over {tp} GPUs (tensor parallelism)")
-    if facts.adapter:
+    if facts.adapter:  # PEFT keeps the adapter unmerged beside the base weights, in its stored dtype
         for phase in phases.values():
             phase["lora_adapters"] = facts.adapter.weights_bytes / tp
+    if options.dtype in QUANTIZED_DTYPES:
+        notes.append(
+            f"weights re-quantized to {options.dtype} (scales included); embeddings and lm_head stay 16-bit"
+        )
     return finish(options, phases, notes)
