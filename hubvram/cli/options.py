@@ -29,6 +29,7 @@ _UPPER_BOUNDS = {
     "batch_size": MAX_BATCH_SIZE,
     "seq_len": MAX_SEQ_LEN,
     "new_tokens": MAX_SEQ_LEN,
+    "target_len": MAX_SEQ_LEN,
     "grad_accumulation": MAX_COUNT,
     "lora_rank": MAX_COUNT,
     "num_gpus": MAX_COUNT,
@@ -112,6 +113,12 @@ def estimate_options(
             "--new-tokens", type=int, default=0, callback=_count, help="Inference: tokens generated."
         ),
         click.option(
+            "--target-len",
+            type=int,
+            callback=_positive,
+            help="Encoder-decoder training: decoder (target) tokens per sample (default: --seq-len).",
+        ),
+        click.option(
             "--mixed-precision",
             type=click.Choice(MIXED_PRECISION),
             help="Training: fp32 master weights and optimizer states, bf16/fp16 compute (autocast).",
@@ -157,7 +164,13 @@ def estimate_options(
             type=click.Choice(KV_CACHE_DTYPES),
             help="Default: compute dtype.",
         ),
-        click.option("--attention", type=click.Choice(ATTENTION), default="sdpa", show_default=True),
+        click.option(
+            "--attention",
+            type=click.Choice(ATTENTION),
+            default="auto",
+            show_default=True,
+            help="auto: what transformers runs for the model (SDPA, or eager where it has no SDPA path).",
+        ),
         click.option(
             "--variant",
             metavar="NAME",
@@ -207,6 +220,7 @@ SCENARIO_FLAGS = (
     "optimizer",
     "overhead",
     "new_tokens",
+    "target_len",
     "mixed_precision",
     "gradient_checkpointing",
     "grad_accumulation",

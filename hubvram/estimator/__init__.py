@@ -24,6 +24,7 @@ Recomputation in Large Transformer Models", section 4) and checked against torch
     activations.py  saved activations (training) and the live set (inference), per token
     inference.py    prefill and decode
     training.py     forward, backward and optimizer step, with every memory strategy
+    seq2seq.py      encoder-decoders (T5, BART, Marian, Whisper): two stacks, cross-attention, both caches
     llamacpp.py     how llama.cpp allocates a GGUF model (its own model of memory)
     vllm.py         how vLLM sizes a GPU: budget, KV blocks, start-up errors (vllm_kv, vllm_profile,
                     vllm_messages hold its parts)

@@ -15,11 +15,14 @@ from ..model.families import (
     FINAL_SOFTCAP,
     FUSED_QKV_ROPE,
     GEMMA_NORM,
+    KEEPS_ATTN_WEIGHTS,
     LAYERNORM,
     NO_ROPE,
     PARALLEL_BLOCK,
     PARTIAL_ROTARY,
     QK_NORM,
+    SCORES_KEPT_BESIDE_MASKED,
+    SOFTMAX_IN_DTYPE,
     family_is,
     mlp_kind,
 )
@@ -44,22 +47,46 @@ def _norm_saved(arch: Architecture, e: int, h: int, feeds_linear: bool = True) -
 def _attention_saved(arch: Architecture, s: Shape, e: int, seq: int, options: EstimateOptions) -> float:
     """Bytes per token the attention block saves: SDPA's q, k, v and output, plus what feeds them."""
     rope = not family_is(arch, NO_ROPE)
+    eager = options.attention == "eager"
     saved = e * (s.q + 2 * s.kv) + e * s.q  # SDPA saves q, k, v and its output (FlashAttention-2, Dao 2023)
-    saved += 4 * s.heads  # + the fp32 logsumexp per head
-    if not rope:
-        saved += e * s.q  # no RoPE: the head-merged output is copied before o_proj
+    if not eager:  # eager saves q, k, v, the probabilities and the head-merged copy o_proj reads (no output)
+        saved += 4 * s.heads  # + the fp32 logsumexp per head
+        if not rope:
+            saved += e * s.q  # no RoPE: the head-merged output is copied before o_proj
     if rope and family_is(arch, PARTIAL_ROTARY):
         saved += e * (s.q + s.kv)  # rotary on part of each head: cat(rotated, pass-through) copies q and k
     if rope and family_is(arch, FUSED_QKV_ROPE):
         saved += e * (s.q + s.kv)  # fused qkv: V is a view, so SDPA keeps the whole qkv output alive
     if family_is(arch, QK_NORM):
         saved += (4 + e) * (s.q + s.kv)  # q_norm/k_norm (Qwen3, Gemma 3): fp32 copy + normalised cast
-    if options.attention == "eager":  # scores per query row: b x heads x s x s (Vaswani et al. 2017)
-        upcast = 4 if (rope and e < 4) else 0  # softmax in fp32 then cast back (Llama-style eager)
+    if eager:  # scores per query row: b x heads x s x s (Vaswani et al. 2017)
+        upcast = softmax_upcast(arch, e)  # softmax(dtype=float32) saves its fp32 output, .to(dtype) the cast
         softcap = e if family_is(arch, ATTENTION_SOFTCAP) else 0  # tanh(scores / cap) kept
         saved += s.heads * seq * (e + upcast + softcap)
         saved += 2 * e * (s.q - s.kv)  # repeat_kv copies K and V out to every query head
     return saved
+
+
+def softmax_upcast(arch: Architecture, e: int) -> int:
+    """Bytes per score of eager attention's fp32 softmax beside the scores' dtype (0 where it runs in it).
+
+    Llama-style, OPT, BLOOM and MPT call softmax(scores, dtype=float32).to(dtype) (MPT: scores.float());
+    GPT-2, BERT, T5, BART, Whisper and Falcon soft-max in the scores' dtype (families.SOFTMAX_IN_DTYPE).
+    """
+    return 4 if e < 4 and not family_is(arch, SOFTMAX_IN_DTYPE) else 0
+
+
+def eager_prefill_scores(arch: Architecture, e: int, layers: int) -> float:
+    """Bytes per score (batch x heads x query x key) alive at once in an eager prefill's softmax, no_grad."""
+    upcast = softmax_upcast(arch, e)
+    if family_is(arch, KEEPS_ATTN_WEIGHTS):  # ALiBi eager (BloomAttention, MptAttention)
+        kept = e if layers > 1 else 0  # the previous block's probabilities, held by the model's block loop
+        masked = e if family_is(arch, SCORES_KEPT_BESIDE_MASKED) else 0  # BLOOM: baddbmm scores + masked copy
+        # the scores, softmax's fp32 input copy (a temporary inside aten::softmax when the dtype changes) and
+        # its fp32 output, which is the probabilities themselves in fp32 (measured: 14 bytes bf16, 16 fp32)
+        return kept + masked + e + (2 * upcast if upcast else 4)
+    softcap = e if family_is(arch, ATTENTION_SOFTCAP) else 0  # tanh(scores / cap) kept
+    return 2 * e + 4 + softcap  # scores, fp32 softmax, cast back (Llama-style eager)
 
 
 def _mlp_saved(arch: Architecture, s: Shape, e: int) -> float:
@@ -134,9 +161,11 @@ def inference_live(
     if s.experts:  # grouped experts: all top_k rows per token at once (gathered input, gate_up, act, product)
         mlp = s.top_k * e * max(4 * s.hidden, s.hidden + 4 * s.expert_width) + 3 * e * s.shared_width
     attn = e * (3 * s.q + 3 * s.kv)  # q, k, v, their RoPE'd copies, the output
-    if options.attention == "eager":
-        softcap = e if family_is(arch, ATTENTION_SOFTCAP) else 0
-        attn += s.heads * tokens * (2 * e + 4 + softcap) + 2 * e * (s.q - s.kv)  # scores, fp32 softmax, cast
+    if (
+        options.attention == "eager"
+    ):  # per query token: heads x keys scores + the float causal mask (masking_utils)
+        attn += s.heads * tokens * eager_prefill_scores(arch, e, s.layers) + tokens * e
+        attn += 2 * e * (s.q - s.kv)  # repeat_kv copies K and V out to every query head
     hidden_states = 4 + (2 if family_is(arch, ABSOLUTE_POSITIONS_IN_FORWARD) else 0)
     layer = t * (max(mlp, attn) + hidden_states * e * s.hidden)
     if encoder:  # the MLM head's logits for every position, after the layers are done

@@ -6,17 +6,21 @@ from dataclasses import replace
 
 from ..dtypes import LLAMACPP_ONLY_KV_DTYPES
 from ..errors import UsageError
-from ..model.facts import ModelFacts
+from ..model.facts import Architecture, ModelFacts
+from ..model.families import default_attention, is_seq2seq_modelled
 from .gguf import estimate_gguf
 from .inference import estimate_inference
 from .options import EstimateOptions, check_options
 from .result import Estimate
+from .seq2seq import estimate_seq2seq
 from .training import estimate_training
 
 
 def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
     """Peak GPU memory of ``options``' scenario for the model ``facts`` describes."""
-    check_options(options)
+    arch = facts.architecture
+    seq2seq = facts.format != "gguf" and is_seq2seq_modelled(arch)
+    check_options(options, encoder_decoder=seq2seq)
     if facts.format == "gguf":
         return estimate_gguf(facts, options)
     if options.kv_cache_dtype in LLAMACPP_ONLY_KV_DTYPES:
@@ -26,13 +30,27 @@ def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         )
     if options.variant is not None:
         raise UsageError(f"{facts.model_id} has no GGUF variants ({facts.format} weights): drop --variant")
-    if options.mode == "inference":
+    options, attention_note = resolve_attention(arch, options)
+    if seq2seq:
+        result = estimate_seq2seq(facts, options)
+    elif options.mode == "inference":
         result = estimate_inference(facts, options)
     else:
         result = estimate_training(facts, options)
-    if facts.architecture.is_encoder_decoder:
-        note = (
-            "encoder-decoder model: estimated as one stack of num_layers (cross-attention cache not counted)"
+    notes = (attention_note,) + result.notes
+    if arch.is_encoder_decoder and not seq2seq:
+        notes += (
+            f"encoder-decoder model of a family hubvram does not model as two stacks ({arch.model_type}): "
+            "estimated as one stack of num_layers, cross-attention cache not counted",
         )
-        result = replace(result, notes=result.notes + (note,))
-    return result
+    return replace(result, notes=notes)
+
+
+def resolve_attention(arch: Architecture, options: EstimateOptions) -> tuple[EstimateOptions, str]:
+    """The attention to count: what transformers runs for "auto", eager where a model has no SDPA path."""
+    default, why = default_attention(arch)
+    if options.attention == "auto":
+        return replace(options, attention=default), f"attention: {default} ({why})"
+    if options.attention == "sdpa" and default == "eager":  # transformers refuses sdpa for these classes
+        return replace(options, attention="eager"), f"attention: eager, not sdpa ({why})"
+    return options, f"attention: {options.attention} (as asked; {why})"

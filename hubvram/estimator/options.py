@@ -17,7 +17,11 @@ ENGINES = ("auto", "transformers", "vllm", "llama.cpp")
 MODES = ("inference", "training")
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "adagrad", "rmsprop", "adamw-8bit")
 OFFLOAD = ("none", "cpu", "nvme")
-ATTENTION = ("sdpa", "eager")
+ATTENTION = (
+    "auto",
+    "sdpa",
+    "eager",
+)  # auto: what transformers runs for the model (families.default_attention)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -30,7 +34,12 @@ class EstimateOptions:
     dtype: str | None = None  # None = as stored; one of DTYPES (training: pure dtype, or the QLoRA base)
     batch_size: int = 1  # training: the micro-batch
     seq_len: int = 2048  # inference: prompt + generated tokens held in the KV cache; training: per sample
+    # (encoder-decoders: the encoder's source tokens; Whisper's encoder always runs its 1500 positions)
     new_tokens: int = 0  # inference: how many of seq_len are generated (prefill runs on seq_len - new_tokens)
+    # (encoder-decoders: decoder tokens generated from the seq_len source tokens, at least 1)
+    target_len: int | None = (
+        None  # encoder-decoder training: decoder (target) tokens per sample; None = seq_len
+    )
     optimizer: str = "adamw"
     overhead: int | None = None  # None = auto (CUDA context + cuBLAS workspace + allocator slack), 0 = none
     mixed_precision: str | None = None  # "bf16"/"fp16": fp32 master weights and states, autocast compute
@@ -43,7 +52,9 @@ class EstimateOptions:
     offload: str = "none"  # "cpu"/"nvme": optimizer states (and with ZeRO-3 the parameters) leave the GPU
     tensor_parallel: int = 1  # inference: weights, KV heads and activations split over this many GPUs
     kv_cache_dtype: str | None = None  # None = the compute dtype (llama.cpp: f16)
-    attention: str = "sdpa"  # "sdpa" (flash/memory-efficient: no seq x seq scores) | "eager"
+    # "auto": what transformers runs (SDPA where the model supports it, else eager); "sdpa" (flash or
+    # memory-efficient kernels: no seq x seq scores); "eager" (scores materialised per layer)
+    attention: str = "auto"
     variant: str | None = None  # GGUF: the quantization to size (None: the one whose header was read)
 
     def __post_init__(self) -> None:
@@ -64,7 +75,10 @@ class EstimateOptions:
         return data
 
 
-def check_options(options: EstimateOptions) -> None:
+def check_options(options: EstimateOptions, encoder_decoder: bool = False) -> None:
+    """Refuse values outside the accepted vocabulary; ``encoder_decoder`` lets new_tokens exceed seq_len (the
+    decoder generates them from seq_len source tokens, it does not continue them)."""
+
     def bad(name: str, value: Any, accepted: Any) -> UsageError:
         return UsageError(f"invalid {name} {value!r}; accepted: {accepted}")
 
@@ -78,10 +92,13 @@ def check_options(options: EstimateOptions) -> None:
         value = getattr(options, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise bad(name, value, "a positive integer")
-    if not isinstance(options.new_tokens, int) or not 0 <= options.new_tokens < options.seq_len:
-        raise bad(
-            "new_tokens", options.new_tokens, f"an integer from 0 to seq_len - 1 ({options.seq_len - 1})"
-        )
+    new, limit = options.new_tokens, 2**40 if encoder_decoder else options.seq_len
+    if not isinstance(new, int) or isinstance(new, bool) or not 0 <= new < limit:
+        accepted = "an integer >= 0" if encoder_decoder else f"an integer from 0 to seq_len - 1 ({limit - 1})"
+        raise bad("new_tokens", new, accepted)
+    target = options.target_len
+    if target is not None and (not isinstance(target, int) or isinstance(target, bool) or target <= 0):
+        raise bad("target_len", target, "None (= seq_len) or a positive integer")
     if options.overhead is not None and (not isinstance(options.overhead, int) or options.overhead < 0):
         raise bad("overhead", options.overhead, "None (auto) or a number of bytes >= 0")
     if options.mixed_precision is not None and options.mixed_precision not in MIXED_PRECISION:

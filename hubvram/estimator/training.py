@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..dtypes import FLOAT_BYTES, FLOAT_DTYPES, QUANTIZED_DTYPES
 from ..model.facts import ModelFacts
 from ..model.families import is_encoder_only
 from .activations import loss_bytes, top_saved, training_layer_bytes
 from .options import EstimateOptions
 from .result import Estimate, finish
-from .shape import layer_shape
+from .shape import Shape, layer_shape
 from .weights import (
     lora_parameters,
     optimizer_scratch_bytes_per_param,
@@ -19,14 +21,37 @@ from .weights import (
 )
 
 
-def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
+@dataclass
+class Resident:
+    """What one training step keeps whatever its activations: weights, gradients, optimizer states."""
+
+    e: int  # bytes of the compute dtype
+    compute: str
+    grad_bytes: int
+    lora: bool
+    weights: float
+    trainable: float
+    gradients: float
+    states: float
+    scratch: float
+    base: dict[str, float]  # alive through the whole step
+    live: dict[str, float]  # alive during forward and backward (base + autocast copies)
+    notes: list[str] = field(default_factory=list)
+
+
+def resident(
+    facts: ModelFacts, options: EstimateOptions, s: Shape, frozen: int = 0, unstored: int = 0
+) -> Resident:
+    """Weights, gradients and optimizer states of a training step under every memory strategy.
+
+    ``frozen``: parameters in the count that are never trained (Whisper's encoder positions); ``unstored``:
+    parameters the model creates that its checkpoints do not store (Marian's sinusoidal tables), not trained.
+    """
     arch = facts.architecture
     notes: list[str] = []
     params = param_split(facts)
-    s = layer_shape(arch, facts.model_id, "training", params)
     n = options.num_gpus if options.zero_stage else 1
     lora = options.lora_rank is not None
-    encoder = is_encoder_only(arch)
 
     if options.mixed_precision:
         compute, param_dtype = options.mixed_precision, "fp32"
@@ -56,11 +81,12 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         if options.dtype in QUANTIZED_DTYPES:  # bitsandbytes dequantizes one weight at a time to 16-bit
             dequantized = 2.0 * s.hidden * max(s.inter, s.q, s.hidden)
     else:
-        trainable = params.total
+        trainable = max(params.total - frozen, 0)
         adapters = 0.0
         state_bytes = grad_bytes = p_bytes
         recast = options.dtype or options.mixed_precision
         weights = params.total * p_bytes if recast else float(facts.weights_bytes)
+        weights += unstored * p_bytes  # created by the model class, absent from the files
         if options.mixed_precision:  # autocast caches a 16-bit copy of each weight it casts (torch.amp docs)
             autocast_copies = params.total * e
             notes.append(
@@ -91,6 +117,29 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
             weights = 0.0
         states = scratch = 0.0  # the CPU optimizer (DeepSpeedCPUAdam) steps there
 
+    base: dict[str, float] = {"weights": weights, "optimizer_states": states}
+    if adapters:
+        base["lora_adapters"] = adapters
+    if gathered:
+        base["zero3_gathered"] = gathered
+    if dequantized:
+        base["dequantized_weight"] = dequantized
+    live = dict(base, **({"autocast_weights": autocast_copies} if autocast_copies else {}))
+    return Resident(
+        e, compute, grad_bytes, lora, weights, trainable, gradients, states, scratch, base, live, notes
+    )
+
+
+def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
+    arch = facts.architecture
+    params = param_split(facts)
+    s = layer_shape(arch, facts.model_id, "training", params)
+    encoder = is_encoder_only(arch)
+    r = resident(facts, options, s)
+    e, lora, grad_bytes, gradients = r.e, r.lora, r.grad_bytes, r.gradients
+    notes = list(r.notes)
+    live = r.live
+
     # Activations: saved for backward at the end of the forward, then what backward adds on top.
     tokens = options.batch_size * options.seq_len
     layer = tokens * training_layer_bytes(arch, s, e, options.seq_len, options)
@@ -107,14 +156,6 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
     # Gradients from earlier micro-batches stay alive through the next forward (gradient accumulation).
     held = gradients if options.grad_accumulation > 1 else 0.0
 
-    base: dict[str, float] = {"weights": weights, "optimizer_states": states}
-    if adapters:
-        base["lora_adapters"] = adapters
-    if gathered:
-        base["zero3_gathered"] = gathered
-    if dequantized:
-        base["dequantized_weight"] = dequantized
-    live = dict(base, **({"autocast_weights": autocast_copies} if autocast_copies else {}))
     forward = dict(live, gradients=held, activations=saved + loss_forward)
     # Backward, at its start: nll and log_softmax gradients beside every saved activation.
     start = dict(live, gradients=held, activations=saved + loss_backward)
@@ -138,12 +179,18 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
                 activations=saved + recompute,
             )
         )
-    step = dict(base, gradients=gradients, optimizer_scratch=scratch, activations=0.0)
     phases: dict[str, dict[str, float]] = {
         "forward": forward,
         "backward": max(backward, key=lambda d: sum(d.values())),
-        "optimizer_step": step,
+        "optimizer_step": dict(r.base, gradients=gradients, optimizer_scratch=r.scratch, activations=0.0),
     }
+    return finish_training(options, r, phases, held, notes)
+
+
+def finish_training(
+    options: EstimateOptions, r: Resident, phases: dict[str, dict[str, float]], held: float, notes: list[str]
+) -> Estimate:
+    """The Estimate of a training step from its phases, with the notes every strategy adds."""
     if options.grad_accumulation > 1:
         notes.append(
             f"gradient accumulation over {options.grad_accumulation} micro-batches of {options.batch_size}: "
@@ -155,12 +202,12 @@ def estimate_training(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         )
     if options.attention == "eager":
         notes.append("eager attention keeps batch x heads x seq x seq scores per layer")
-    if not lora and not options.mixed_precision and compute != "fp32":
+    if not r.lora and not options.mixed_precision and r.compute != "fp32":
         notes.append(
-            f"pure {compute}: weights, gradients and optimizer states in {compute}, no fp32 master copy "
+            f"pure {r.compute}: weights, gradients and optimizer states in {r.compute}, no fp32 master copy "
             "(most fine-tuning runs mixed precision: the default without --dtype)"
         )
-    if lora and options.dtype in QUANTIZED_DTYPES and not options.gradient_checkpointing:
+    if r.lora and options.dtype in QUANTIZED_DTYPES and not options.gradient_checkpointing:
         notes.append(
             "QLoRA recipes turn on gradient checkpointing (--gradient-checkpointing): "
             "without it the activations dominate"

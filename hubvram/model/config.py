@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import MalformedConfig, printable
-from .facts import Architecture
+from .facts import Architecture, EncoderDecoder
 from .families import FOUR_H_MLP, alternating_layer_types
 
 # Field names by family, first match wins (HF configs: gpt2/bloom/falcon use n_*, t5/whisper d_model, ...).
@@ -89,12 +89,14 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         values["intermediate_size"] = 4 * values["hidden_size"]  # GPT2Config n_inner=None means 4 x n_embd
     if values["num_experts"] is not None and values["num_experts"] <= 1:
         values["num_experts"] = None
+    is_encoder_decoder = bool(config.get("is_encoder_decoder")) or "encoder_layers" in config
     return Architecture(
         model_type=clean_text(config.get("model_type")),
         architectures=tuple(clean_text(a) for a in _list(config.get("architectures")) if isinstance(a, str)),
         layer_types=_layer_types(text, values),
         tie_word_embeddings=_tied(config, text),
-        is_encoder_decoder=bool(config.get("is_encoder_decoder")) or "encoder_layers" in config,
+        is_encoder_decoder=is_encoder_decoder,
+        seq2seq=_encoder_decoder(text) if is_encoder_decoder else None,
         torch_dtype=clean_text(
             text.get("torch_dtype") or text.get("dtype") or config.get("torch_dtype") or config.get("dtype")
         ),
@@ -103,6 +105,51 @@ def read_architecture(config: Mapping[str, Any], *, allow_transformers: bool = T
         ),
         uses_custom_code=isinstance(config.get("auto_map"), dict),
         **{k: v for k, v in values.items() if k in Architecture.__dataclass_fields__},
+    )
+
+
+# Encoder-decoder fields: EncoderDecoder's name -> the config's names, first match wins (BART/Marian/Whisper
+# name both stacks, T5 names the encoder `num_layers` and shares heads and d_ff between the stacks).
+SEQ2SEQ_INT_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "encoder_layers": ("encoder_layers", "num_layers"),
+    "decoder_layers": ("decoder_layers", "num_decoder_layers", "num_layers"),
+    "encoder_heads": ("encoder_attention_heads", "num_heads", "num_attention_heads"),
+    "decoder_heads": ("decoder_attention_heads", "num_heads", "num_attention_heads"),
+    "encoder_ffn": ("encoder_ffn_dim", "d_ff"),
+    "decoder_ffn": ("decoder_ffn_dim", "d_ff"),
+    "relative_attention_num_buckets": ("relative_attention_num_buckets",),
+    "max_source_positions": ("max_source_positions",),
+    "max_target_positions": ("max_target_positions",),
+    "num_mel_bins": ("num_mel_bins",),
+}
+
+
+def _encoder_decoder(config: Mapping[str, Any]) -> EncoderDecoder:
+    """Both stacks' shapes of an encoder-decoder config (T5, BART, Marian, Whisper); absent ones stay None."""
+    values: dict[str, Any] = {}
+    for name, aliases in SEQ2SEQ_INT_ALIASES.items():
+        key = next((a for a in aliases if config.get(a) is not None), None)
+        value = config.get(key) if key else None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**40
+        ):
+            shown = clean_text(json.dumps(value, default=str)[:40])
+            raise MalformedConfig(f"config.json: '{key}' is {shown}, not a positive integer")
+        values[name] = value
+    for name, aliases in (
+        ("dropout", ("dropout_rate", "dropout")),
+        ("activation_dropout", ("activation_dropout",)),
+    ):
+        value = next((config[a] for a in aliases if config.get(a) is not None), None)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+        values[name] = float(value) if ok else None
+    proj = config.get("feed_forward_proj")
+    return EncoderDecoder(
+        **values,
+        feed_forward_proj=clean_text(proj) if isinstance(proj, str) else None,
+        static_position_embeddings=config.get("static_position_embeddings") is True,
     )
 
 

@@ -16,6 +16,29 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class EncoderDecoder:
+    """The two stacks of an encoder-decoder model (T5, BART, Marian, Whisper) as its config gives them.
+
+    None means "the config does not say"; the estimator then takes the Architecture's own field.
+    """
+
+    encoder_layers: int | None = None  # encoder_layers (BART, Whisper) / num_layers (T5)
+    decoder_layers: int | None = None  # decoder_layers / num_decoder_layers (T5: num_layers when unset)
+    encoder_heads: int | None = None  # encoder_attention_heads / num_heads
+    decoder_heads: int | None = None
+    encoder_ffn: int | None = None  # encoder_ffn_dim / d_ff
+    decoder_ffn: int | None = None
+    feed_forward_proj: str | None = None  # T5: "relu" (v1.0), "gated-gelu" (v1.1, Flan-T5), ...
+    relative_attention_num_buckets: int | None = None  # T5's relative position buckets
+    max_source_positions: int | None = None  # Whisper: encoder positions after the conv stem (1500)
+    max_target_positions: int | None = None  # Whisper: the decoder's longest sequence (448)
+    num_mel_bins: int | None = None  # Whisper: log-mel features per frame (80 or 128)
+    dropout: float | None = None  # hidden dropout (T5 dropout_rate, BART/Whisper dropout)
+    activation_dropout: float | None = None  # dropout inside the MLP (BART, Whisper; T5 reuses dropout_rate)
+    static_position_embeddings: bool = False  # Marian: sinusoidal tables, parameters that are not trained
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Shape of the network, normalised across model families. None means "the config does not say"."""
 
@@ -54,6 +77,7 @@ class Architecture:
     layer_types: tuple[str, ...] = ()
     quantization: Mapping[str, Any] | None = None  # config's quantization_config, as published
     uses_custom_code: bool = False  # config names auto_map code; read, never executed
+    seq2seq: EncoderDecoder | None = None  # encoder-decoder models: both stacks' shapes
 
     @property
     def kv_heads(self) -> int | None:

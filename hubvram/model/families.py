@@ -74,6 +74,42 @@ ATTENTION_SOFTCAP = frozenset({"gemma2"})  # attn_logit_softcapping on the eager
 FOUR_H_MLP = frozenset({"gpt2", "gptj", "bloom", "falcon", "refinedwebmodel", "refinedweb", "gpt_neox"})
 # Every layer attends within the sliding window (Mistral-7B: 4096 tokens).
 ALL_LAYERS_SLIDE = frozenset({"mistral", "mixtral"})
+# Eager-only in transformers 5.24: the model class leaves `_supports_sdpa` unset (BLOOM, MPT, GPT-Neo:
+# hand-written attention; Gemma 2, VaultGemma: softcapping; gpt-oss: attention sinks), so from_pretrained runs
+# "eager" unless asked for flash/flex attention (PreTrainedModel.get_correct_attn_implementation falls back
+# to eager when `_sdpa_can_dispatch` refuses). Text families only: state-space and sparse-attention models
+# are left out.
+EAGER_ONLY = frozenset(
+    {
+        "bloom", "mpt", "gpt_neo", "gemma2", "vaultgemma", "gpt_oss", "t5gemma", "xglm", "openai-gpt",
+        "gpt_neox_japanese", "cpmant", "granite_swa", "granitemoe_swa", "mimo_v2_flash", "deepseek_v4",
+        "hy_v4", "xlm", "flaubert", "deberta", "deberta-v2", "mpnet", "rembert", "roformer", "megatron-bert",
+        "luke", "ibert", "squeezebert", "convbert", "funnel", "fsmt", "prophetnet", "mvp", "led", "longt5",
+        "switch_transformers", "pegasus_x", "nllb-moe", "speech_to_text", "speecht5", "trocr",
+    }
+)  # fmt: skip
+# Eager attention whose softmax runs in the scores' own dtype (no fp32 upcast, no cast back): GPT-2, BERT,
+# T5, BART, Whisper, Falcon (`F.softmax(scores)`; the others call softmax(dtype=float32).to(dtype)).
+SOFTMAX_IN_DTYPE = frozenset(
+    {
+        "gpt2", "bert", "roberta", "distilbert", "xlm-roberta", "electra", "camembert", "albert",
+        "t5", "mt5", "umt5", "bart", "mbart", "marian", "pegasus", "whisper", "falcon", "refinedweb",
+        "refinedwebmodel",
+    }
+)  # fmt: skip
+# ALiBi eager attention whose block loop keeps each block's (hidden, attn_weights) output alive until the
+# next block returns (BloomModel/MptModel.forward: `outputs = block(...)`): one layer's probabilities more.
+KEEPS_ATTN_WEIGHTS = frozenset({"bloom", "mpt"})
+# BLOOM's `alibi.baddbmm(q, k^T)` stays referenced while `+ causal_mask` makes a second scores tensor.
+SCORES_KEPT_BESIDE_MASKED = frozenset({"bloom"})
+# Encoder-decoder families the estimator models as two stacks (estimator/seq2seq.py): T5 (relative position
+# buckets, RMS-style T5LayerNorm), BART-style (LayerNorm, learned or sinusoidal positions) and Whisper
+# (BART-style stacks behind a convolutional stem over log-mel frames).
+T5_FAMILY = frozenset({"t5", "mt5", "umt5"})
+BART_FAMILY = frozenset(
+    {"bart", "mbart", "marian", "pegasus", "plbart", "blenderbot", "blenderbot-small", "m2m_100"}
+)
+WHISPER = frozenset({"whisper"})
 # GELUs written as elementwise Python ops (GPT-2's NewGELU): backward keeps 5 tensors of the MLP width.
 GELU_PYTHON = ("gelu_new", "gelu_fast", "quick_gelu", "gelu_python")
 
@@ -84,6 +120,19 @@ def family(arch: Architecture) -> str:
 
 def family_is(arch: Architecture, families: frozenset[str]) -> bool:
     return family(arch) in families
+
+
+def default_attention(arch: Architecture) -> tuple[str, str]:
+    """The attention transformers runs when none is asked for, and why (PreTrainedModel's default is SDPA)."""
+    name = family(arch) or "this model"
+    if family_is(arch, EAGER_ONLY):
+        return "eager", f"{name} has no SDPA path in transformers, which runs its eager attention"
+    return "sdpa", f"transformers' default for {name}"
+
+
+def is_seq2seq_modelled(arch: Architecture) -> bool:
+    """Encoder-decoders the estimator models as two stacks (T5, BART-style, Whisper)."""
+    return arch.is_encoder_decoder and family_is(arch, T5_FAMILY | BART_FAMILY | WHISPER)
 
 
 def is_encoder_only(arch: Architecture) -> bool:

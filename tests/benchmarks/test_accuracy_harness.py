@@ -41,7 +41,7 @@ ISSUE_CASES = (
 def test_held_out_2_holds_the_issue_cases_and_new_ones(acc):
     names = [c.name for c in acc.HELD_OUT_2]
     assert len(names) == len(set(names))
-    assert 14 <= len(names) <= 18
+    assert 14 <= len(names) <= 20
     assert set(ISSUE_CASES) <= set(names)
     new = [c for c in acc.HELD_OUT_2 if c.name not in ISSUE_CASES]
     assert len(new) >= 7
@@ -182,3 +182,26 @@ def test_cached_cpu_and_gpu_records_make_both_tables_and_keep_the_findings(acc, 
     assert acc.main(args) == 0
     text = md.read_text()
     assert text.count(acc.FINDINGS_MARKER) == 1 and text.endswith("## Findings\n\nkept\n")
+
+
+def test_encoder_decoders_get_source_target_and_new_tokens(acc):
+    train = acc.Case("google-t5/t5-small", "training", "bf16", 8, 512, target=128)
+    infer = acc.Case("google/flan-t5-small", "inference", "fp32", 8, 512, new_tokens=8)
+    causal = acc.Case("openai-community/gpt2", "inference", "fp32", 8, 256, new_tokens=16)
+    assert (acc.options_of(train).seq_len, acc.options_of(train).target_len) == (512, 128)
+    assert (acc.options_of(infer).seq_len, acc.options_of(infer).new_tokens) == (512, 8)
+    assert acc.options_of(causal).seq_len == 256 + 16  # decoder-only: the cache's final length
+
+
+def test_marian_tables_are_taken_out_of_the_count_as_the_hub_files_lack_them(acc):
+    pytest.importorskip("transformers")
+    case = acc.Case("Helsinki-NLP/opus-mt-en-fr", "training", "fp32", 8, 128, target=128)
+    facts = acc.facts_of(case, {"F32": 75_148_288}, 75_148_288 * 4)
+    assert facts.parameters.total == 75_148_288 - 2 * 512 * 512
+    assert facts.weights_bytes == (75_148_288 - 2 * 512 * 512) * 4
+
+
+def test_the_untuned_estimates_cover_held_out_2_and_the_left_out_case_is_one_of_them(acc):
+    untuned = json.loads(acc.UNTUNED.read_text())
+    assert set(untuned) == {c.name for c in acc.HELD_OUT_2}
+    assert set(acc.LEFT_OUT) <= set(untuned)
