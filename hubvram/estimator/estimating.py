@@ -37,7 +37,7 @@ def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
         result = estimate_inference(facts, options)
     else:
         result = estimate_training(facts, options)
-    notes = (attention_note,) + result.notes
+    notes = ((attention_note,) if attention_note else ()) + result.notes
     if arch.is_encoder_decoder and not seq2seq:
         notes += (
             f"encoder-decoder model of a family hubvram does not model as two stacks ({arch.model_type}): "
@@ -47,10 +47,12 @@ def estimate(facts: ModelFacts, options: EstimateOptions) -> Estimate:
 
 
 def resolve_attention(arch: Architecture, options: EstimateOptions) -> tuple[EstimateOptions, str]:
-    """The attention to count: what transformers runs for "auto", eager where a model has no SDPA path."""
+    """The attention to count: what transformers runs for "auto", eager where a model has no SDPA path;
+    and a note saying so, except for the common case (auto is SDPA) that every estimate would repeat."""
     default, why = default_attention(arch)
     if options.attention == "auto":
-        return replace(options, attention=default), f"attention: {default} ({why})"
+        note = "" if default == "sdpa" else f"attention: {default} ({why})"
+        return replace(options, attention=default), note
     if options.attention == "sdpa" and default == "eager":  # transformers refuses sdpa for these classes
         return replace(options, attention="eager"), f"attention: eager, not sdpa ({why})"
     return options, f"attention: {options.attention} (as asked; {why})"
