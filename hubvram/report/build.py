@@ -14,6 +14,7 @@ from ..estimator.weights import weights_bytes
 from ..fetch.snapshot import RepoSnapshot
 from ..gpus import Fit, Gpu, default_gpus, largest_fitting
 from ..model import ModelFacts, facts_from_snapshot
+from ..model.families import is_seq2seq_modelled
 from .serving import Limits, VllmSettings, engine_serving, resolve_engine, scenario_speeds
 
 DEFAULT_SEQ_LEN = 2048
@@ -303,7 +304,9 @@ def gpu_row(
 
     context_limit = facts.architecture.max_position_embeddings or MAX_CONTEXT_SEARCHED
     max_batch = largest_fitting(with_batch, gpu.memory_bytes, hi=MAX_BATCH_SEARCHED)
-    lowest_context = first.new_tokens + 1  # the prompt needs at least one token beside the generated ones
+    # a decoder's prompt holds at least one token beside the generated ones; an encoder-decoder generates
+    # into its own decoder, beside the source
+    lowest_context = 1 if is_seq2seq_modelled(facts.architecture) else first.new_tokens + 1
     highest = max(lowest_context, min(context_limit, MAX_CONTEXT_SEARCHED))
     max_context = largest_fitting(with_context, gpu.memory_bytes, lo=lowest_context, hi=highest)
     return GpuRow(
