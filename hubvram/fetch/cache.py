@@ -1,12 +1,15 @@
 """A cache of what hubvram read, keyed by repo and commit sha, under the huggingface_hub cache dir.
 
-    <HF_HUB_CACHE>/hubvram/models--org--name/snapshots/<sha>.json   config + parsed headers
+    <HF_HUB_CACHE>/hubvram/models--org--name/snapshots/<sha>.json   config + header summaries
     <HF_HUB_CACHE>/hubvram/models--org--name/refs/<revision>.json   {"sha", "checked"}: which commit a
                                                                     branch or tag named, and when
 
-A commit's files never change, so a snapshot is valid forever. A branch can move: its ref is trusted
-for HUBVRAM_CACHE_TTL seconds (default one day), after which one small request re-checks the sha.
-`--refresh` bypasses the cache. Tokens are never written here.
+A commit's files never change, so a snapshot is valid forever. Of a safetensors header, the cache keeps
+what the estimate needs (summary_cache.py: tensors summed per dtype, and the few a rule names), not the
+header: DeepSeek-V3's 16 MB of headers take ~60 KB. Size per model: config.json + ~0.2 KB per weight
+file + ~0.1 KB per named tensor; benchmarks/SCAN.md measures it (and bounds a 10,000-model scan).
+A branch can move: its ref is trusted for HUBVRAM_CACHE_TTL seconds (default one day), after which one
+small request re-checks the sha. `--refresh` bypasses the cache. Tokens are never written here.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from typing import Any
 
 from .decode import gc_paused
 from .gguf_cache import gguf_from_record, gguf_record
-from .safetensors import checked_file
+from .summary_cache import file_from_record, file_record
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: header summaries instead of every tensor
 _FORMATS = ("safetensors", "pytorch", "none", "peft-adapter", "mistral-native", "meta-original", "gguf")
 
 
@@ -96,15 +99,12 @@ def load(model_id: str, sha: str, variant: str | None = None) -> dict[str, Any] 
         size = path.stat().st_size
     except OSError:
         return None
-    with gc_paused(size):  # DeepSeek-V3's record holds 92,000 rows
+    with gc_paused(size):  # a GGUF record can hold thousands of tensor rows
         record = read_json_file(path)
         if not record or record.get("format") != FORMAT_VERSION:
             return None
         try:
-            files = tuple(
-                checked_file(name, rows, metadata, header_bytes=size)
-                for name, size, metadata, rows in record["weight_files"]
-            )
+            files = tuple(file_from_record(row) for row in record["weight_files"])
             ggufs = tuple(gguf_from_record(row) for row in record.get("gguf_headers", []))
         except Exception:  # a damaged cache entry is refetched, never trusted
             return None
@@ -143,9 +143,7 @@ def store(model_id: str, sha: str, snapshot_fields: dict[str, Any], variant: str
         "weights_format": snapshot_fields["weights_format"],
         "stored_weight_bytes": snapshot_fields["stored_weight_bytes"],
         "components": list(snapshot_fields["components"]),
-        # Each TensorInfo is a tuple, so json writes it as the compact row [name, dtype, shape, start,
-        # end] that checked_file reads back: no copy of 92,000 rows first.
-        "weight_files": [[f.filename, f.header_bytes, dict(f.metadata), f.tensors] for f in files],
+        "weight_files": [file_record(f) for f in files],
         "params": snapshot_fields["params"],
         "file_sizes": snapshot_fields["file_sizes"],
         "gguf_headers": [gguf_record(h) for h in snapshot_fields["gguf_headers"]],

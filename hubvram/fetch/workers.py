@@ -5,8 +5,8 @@ for ~0.35 s, and while it does, a scan's network threads in the same process bar
 100 models with three such answers, one core was busy the whole time and the second sat idle.
 `hubvram scan` hands every answer of limits.OFFLOAD_BYTES or more to a DecoderPool: at most one spawned
 process per spare core, started on the first large answer (never for a scan without one). The worker
-runs the same checks (safetensors.sharded_files) and sends the checked tensors back as marshal data, which
-the scan loads ~10x faster than it would decode the JSON.
+runs the same checks (safetensors.sharded_files) and sends back each file's summary (what the estimate
+needs: safetensors_types.TensorSummary, a few KB), not its tensors.
 
 Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies or
 hangs) makes it decode in-process from then on: the answer is the same either way, only slower.
@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pickle import PicklingError
 
 from ..errors import Cancelled, MalformedHeader
-from .decode import gc_paused
-from .safetensors import SafetensorsFile, TensorInfo, sharded_files
+from .safetensors import SafetensorsFile, sharded_files
+from .safetensors_types import TensorGroup, TensorInfo, TensorSummary
 
 MAX_WORKERS = 4
 WORKER_TIMEOUT = 120.0  # seconds for one answer (DeepSeek-V3's takes ~0.4 s): past it, a worker hangs
@@ -145,7 +145,7 @@ def _decode_in_worker(raw: bytes) -> tuple[str, object]:
     """Runs in a worker: ("files", marshal data), ("none", None) or ("malformed", the message).
 
     A MalformedHeader goes back as its message: a HubVramError subclass with its own __init__ would
-    not survive pickling. marshal, not pickle, for the tensors: it writes and loads plain tuples 3-5x
+    not survive pickling. marshal, not pickle, for the summaries: it writes and loads plain tuples 3-5x
     faster than pickle writes NamedTuples, and marshal takes exact built-in types only, hence tuple(t).
     """
     try:
@@ -154,14 +154,23 @@ def _decode_in_worker(raw: bytes) -> tuple[str, object]:
         return "malformed", str(exc)
     if files is None:
         return "none", None
-    rows = [(f.filename, f.header_bytes, f.metadata, [tuple(t) for t in f.tensors]) for f in files]
+    rows = []
+    for f in files:
+        summary = f.summary
+        groups = [tuple(g) for g in summary.groups]
+        named = [tuple(t) for t in summary.named]
+        rows.append((f.filename, f.header_bytes, f.metadata, summary.data_bytes, groups, named))
     return "files", marshal.dumps(rows)
 
 
 def _files_from_marshal(payload: bytes) -> tuple[SafetensorsFile, ...]:
     """Rebuild what a worker checked (trusted: our own process wrote it, the checks ran there)."""
-    with gc_paused(len(payload)):
-        return tuple(
-            SafetensorsFile(name, tuple([_new_tuple(TensorInfo, t) for t in tensors]), metadata, size)
-            for name, size, metadata, tensors in marshal.loads(payload)
+    files = []
+    for name, size, metadata, data_bytes, groups, named in marshal.loads(payload):
+        summary = TensorSummary(
+            tuple([_new_tuple(TensorGroup, g) for g in groups]),
+            tuple([_new_tuple(TensorInfo, t) for t in named]),
+            data_bytes,
         )
+        files.append(SafetensorsFile(name, None, metadata, size, summary=summary))
+    return tuple(files)

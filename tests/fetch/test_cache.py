@@ -18,7 +18,13 @@ def test_a_snapshot_comes_back_as_it_was_stored():
     fields = cache.load("org/tiny", SHA)
     assert fields is not None
     assert fields["config"] == snapshot.config
-    assert fields["weight_files"][0].tensors == snapshot.weight_files[0].tensors
+    # What the estimate needs of each header (its summary), not every tensor: equal files, equal summaries
+    assert fields["weight_files"] == snapshot.weight_files
+    assert fields["weight_files"][0].summary.named == snapshot.weight_files[0].summary.named
+    stored: dict[str, int] = {}
+    for tensor in snapshot.weight_files[0].tensors:  # the fresh read keeps every tensor
+        stored[tensor.dtype] = stored.get(tensor.dtype, 0) + tensor.numel
+    assert fields["weight_files"][0].summary.stored_by_dtype() == stored == {"BF16": 106_816}
     assert (fields["weights_format"], fields["components"]) == ("safetensors", ())
     assert cache.load("org/tiny", "b" * 40) is None  # another commit: not cached
 
@@ -28,10 +34,18 @@ def test_a_damaged_entry_is_refetched_not_trusted():
     cache.store("org/tiny", SHA, snapshot.cacheable())
     path = cache.cache_root() / "models--org--tiny" / "snapshots" / f"{SHA}.json"
     record = json.loads(path.read_text())
-    name, size, metadata, rows = record["weight_files"][0]
-    rows[1][3] = rows[0][3]  # two tensors now overlap
-    path.write_text(json.dumps(record))
-    assert cache.load("org/tiny", SHA) is None
+    assert cache.load("org/tiny", SHA) is not None
+    for damage in (
+        lambda file: file[5][0].__setitem__(4, file[5][0][4] + 1),  # a named tensor's bytes do not fit
+        lambda file: file[5][0].__setitem__(4, file[3] + 10**6),  # it ends past the data section
+        lambda file: file[4][0].__setitem__(4, file[4][0][4] + 4),  # a group's bytes do not fit
+        lambda file: file[4][0].__setitem__(0, "F12"),  # an unknown dtype
+        lambda file: file[5].append(file[5][0]),  # a name twice
+    ):
+        damaged = json.loads(json.dumps(record))
+        damage(damaged["weight_files"][0])
+        path.write_text(json.dumps(damaged))
+        assert cache.load("org/tiny", SHA) is None
     path.write_text("{not json")
     assert cache.load("org/tiny", SHA) is None
 

@@ -1,0 +1,146 @@
+"""Decode and check time per MB of the largest safetensors-metadata answers: json, orjson, msgspec.
+
+    python benchmarks/decode.py            # prints a table (benchmarks/scan.py --write adds it to SCAN.md)
+
+The answers are what the fake Hub (hubvram.testing) serves for the heaviest fixture repos: the Hub's
+one-request safetensors-metadata route, {"index": ..., "headers": {shard: header}}. For each, in one run
+(the best of --repeat, the garbage collector paused as hubvram pauses it):
+
+  decode only       json.loads, orjson.loads, msgspec.json.decode (untyped) and msgspec typed decoding
+                    into hubvram's records (fast_headers._Answer);
+  decode + check    what hubvram does with an answer: json + the reference parser's per-tensor checks
+                    (safetensors.sharded_files(fast=False), hubvram before the fast path), the same checks
+                    after orjson or msgspec untyped, and hubvram now (sharded_files: msgspec typed + checks
+                    by column + the summary);
+  cache record      bytes of the cached record of the answer's files, before (every tensor as a row) and
+                    now (summary_cache.file_record).
+
+orjson is measured when installed (pip install orjson); hubvram depends on msgspec only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hubvram.fetch import fast_headers  # noqa: E402
+from hubvram.fetch.safetensors import parse_header_document, sharded_files  # noqa: E402
+from hubvram.fetch.summary_cache import file_record  # noqa: E402
+from hubvram.testing.repos import parse_safetensors_header  # noqa: E402
+
+FIXTURES = ROOT / "fixtures" / "hub"
+HEAVY = (
+    "deepseek-ai/DeepSeek-V3",
+    "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "Qwen/Qwen3-30B-A3B",
+    "baidu/ERNIE-4.5-21B-A3B-PT",
+)
+
+
+def answer(repo: str) -> bytes:
+    """The safetensors-metadata answer the fake Hub serves for a fixture repo (app.safetensors_metadata)."""
+    files = FIXTURES / repo / "files"
+    index = json.loads((files / "model.safetensors.index.json").read_text())
+    headers = {}
+    for shard in sorted(set(index["weight_map"].values())):
+        headers[shard] = parse_safetensors_header((files / f"{shard}.header").read_bytes())
+    rest = {k: v for k, v in index.items() if k != "weight_map"}
+    return json.dumps({"index": rest, "headers": headers}, separators=(",", ":")).encode()
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
+    return min(times)
+
+
+def checked_after(loads: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    """Another decoder, then the reference parser's per-tensor checks (as sharded_files(fast=False))."""
+
+    def run(raw: bytes) -> object:
+        headers = loads(raw)["headers"]
+        return [parse_header_document(h, s) for s, h in sorted(headers.items())]
+
+    return run
+
+
+def ways() -> dict[str, Callable[[bytes], object]]:
+    import msgspec
+
+    found: dict[str, Callable[[bytes], object]] = {"json": lambda raw: json.loads(raw.decode("utf-8"))}
+    try:
+        import orjson
+
+        found["orjson"] = orjson.loads
+    except ImportError:
+        pass
+    found["msgspec"] = msgspec.json.decode
+    found["msgspec typed"] = fast_headers._ANSWER.decode
+    table = {f"decode: {name}": fn for name, fn in found.items()}
+    table["decode + check: json + per-tensor checks (before)"] = lambda raw: sharded_files(raw, fast=False)
+    for name in ("orjson", "msgspec"):
+        if name in found:
+            table[f"decode + check: {name} + per-tensor checks"] = checked_after(found[name])
+    table["decode + check: msgspec typed + column checks (now)"] = sharded_files
+    return table
+
+
+def measure(repeat: int = 5) -> list[str]:
+    answers = {repo: answer(repo) for repo in HEAVY if (FIXTURES / repo).is_dir()}
+    total_mb = sum(len(raw) for raw in answers.values()) / 1e6
+    table = ["| way | " + " | ".join(answers) + " | ms per MB (all) |", "|---|" + "---:|" * (len(answers) + 1)]
+    table.insert(1, "| answer MB | " + " | ".join(f"{len(r) / 1e6:.1f}" for r in answers.values()) + " | |")
+    table[1], table[2] = table[2], table[1]
+    per_mb: dict[str, float] = {}
+    for name, fn in ways().items():
+        seconds = [best_of(lambda raw=raw: fn(raw), repeat) for raw in answers.values()]
+        per_mb[name] = sum(seconds) * 1000 / total_mb
+        cells = " | ".join(f"{s * 1000:.0f} ms" for s in seconds)
+        table.append(f"| {name} | {cells} | {per_mb[name]:.1f} |")
+    before, after = [], []
+    for raw in answers.values():
+        files = sharded_files(raw, fast=False)
+        rows = [[f.filename, f.header_bytes, dict(f.metadata), f.tensors] for f in files]
+        before.append(len(json.dumps(rows, separators=(",", ":"))))
+        after.append(len(json.dumps([file_record(f) for f in files], separators=(",", ":"))))
+    table.append("| cache record before (every tensor) | " + " | ".join(f"{b:,} B" for b in before) + " | |")
+    table.append("| cache record now (summaries) | " + " | ".join(f"{a:,} B" for a in after) + " | |")
+    old = per_mb["decode + check: json + per-tensor checks (before)"]
+    new = per_mb["decode + check: msgspec typed + column checks (now)"]
+    notes = [
+        f"- decode + check, all {len(answers)} answers ({total_mb:.1f} MB): {old:.1f} ms/MB before (json + "
+        f"per-tensor checks), {new:.1f} ms/MB now (msgspec typed + column checks): {old / new:.1f}x; best of "
+        f"{repeat}, garbage collector paused, one process, one run",
+        f"- median of the per-answer ratios: {statistics.median(b / a for b, a in zip(before, after, strict=True)):,.0f}x"
+        " smaller cache records",
+    ]
+    return table + [""] + notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    print("\n".join(measure(args.repeat)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
