@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from itertools import compress, islice, repeat
-from operator import add, attrgetter, eq, floordiv, is_not, le, mul, or_
+from operator import add, floordiv, le, mul, ne, not_, or_, sub
 from typing import Annotated
 
 import msgspec
@@ -34,9 +33,7 @@ from .safetensors_types import (
     MAX_COUNT,
     MAX_ELEMENTS,
     MAX_RANK,
-    NAMED_SUFFIXES,
     PACKED_DTYPES,
-    QUANT_AUX_SUFFIXES,
     QUANT_STATE,
     RULE_SUFFIXES,
     SafetensorsFile,
@@ -68,9 +65,16 @@ _ANSWER = msgspec.json.Decoder(_Answer)
 _DECLINED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError, OverflowError)
 _METADATA_KEY = b'"__metadata__"'
 _QUANT_STATE = QUANT_STATE.encode()
+# Name endings that decide a tensor's kind alone (tests/fetch/test_fast_headers.py proves it against every
+# rule suffix): plain weights (unless stored packed) and FP8 scales (quantization side tensors).
+PLAIN_ENDINGS = ("_proj.weight",)
+AUX_ENDINGS = ("weight_scale_inv",)
+_KIND_NAMES = ("", "aux", "biases")
+_KIND_CODES = {kind: code for code, kind in enumerate(_KIND_NAMES)}
+_NAMED = 3
 # Bytes per element of each dtype; 0 for the sub-byte ones (F4, F6), whose tensors round up to whole bytes.
 _BYTES = {dtype: bits // 8 if bits % 8 == 0 else 0 for dtype, bits in DTYPE_BITS.items()}
-_GET_DTYPE, _GET_SHAPE, _GET_OFFSETS = attrgetter("dtype"), attrgetter("shape"), attrgetter("data_offsets")
+_SUB_BYTE = frozenset(dtype for dtype, width in _BYTES.items() if width == 0)
 
 
 def header_file(
@@ -185,32 +189,34 @@ def _file(
     metadata: tuple,
     quant_state: bool,  # whether ".quant_state." occurs anywhere in the input (bitsandbytes)
 ) -> SafetensorsFile | None:
-    """Check every tensor of a decoded header by columns and build its file, or None if any rule fails."""
+    """Check every tensor of a decoded header by columns and build its file, or None if any rule fails.
+
+    List comprehensions and map() over whole columns: 3.11 runs them without a Python call per tensor.
+    """
     if "" in document:
         return None
     entries = list(document.values())
-    dtypes = list(map(_GET_DTYPE, entries))
-    shapes = list(map(_GET_SHAPE, entries))
-    offsets = list(map(_GET_OFFSETS, entries))
-    widths = list(map(_BYTES.get, dtypes))  # bytes per element; 0 for sub-byte dtypes
-    if None in widths or None in shapes or None in offsets:
-        return None  # an unknown dtype or a missing field
-    numels = list(map(math.prod, shapes))
+    dtypes = [e.dtype for e in entries]
+    shapes = [e.shape for e in entries]
+    offsets = [e.data_offsets for e in entries]
+    present = set(dtypes)
+    if not present <= _BYTES.keys():
+        return None  # an unknown dtype, or none given
+    try:
+        numels = list(map(math.prod, shapes))
+        starts = [o[0] for o in offsets]
+        ends = [o[1] for o in offsets]
+    except TypeError:
+        return None  # a shape or data_offsets missing
     if numels and max(numels) > MAX_ELEMENTS:
         return None
-    starts, ends = ([*column] for column in zip(*offsets, strict=True)) if offsets else ([], [])
-    if 0 in widths:  # F4, F6: ceil(elements x bits / 8), as the reference
-        bits = map(DTYPE_BITS.__getitem__, dtypes)
-        widths = list(map(floordiv, map(add, map(mul, numels, bits), repeat(7)), repeat(8)))
-        nbytes = widths
-    else:
-        nbytes = list(map(mul, numels, widths))
-    if not all(map(eq, ends, map(add, starts, nbytes))):
+    nbytes = _nbytes(dtypes, present, numels)
+    if list(map(sub, ends, starts)) != nbytes:
         return None  # bytes that do not fit the shape (or offsets that run backwards)
     if not _laid_out(starts, ends, 0 in numels, data_size):
         return None
     names = list(document)
-    summary = _summary(names, dtypes, shapes, numels, nbytes, starts, ends, quant_state)
+    summary = _summary(names, dtypes, present, shapes, numels, nbytes, starts, ends, quant_state)
 
     def tensors() -> tuple[TensorInfo, ...]:
         columns = zip(names, dtypes, shapes, starts, ends, strict=True)
@@ -219,15 +225,28 @@ def _file(
     return SafetensorsFile(filename, None, metadata, header_bytes, summary=summary, source=tensors)
 
 
+def _nbytes(dtypes: list[str], present: set[str], numels: list[int]) -> list[int]:
+    """Bytes each tensor needs: elements x bytes per element, or ceil(elements x bits / 8) (F4, F6)."""
+    if len(present) == 1 and (width := _BYTES[dtypes[0]]):
+        return [numel * width for numel in numels]
+    if _SUB_BYTE.isdisjoint(present):
+        return list(map(mul, numels, map(_BYTES.__getitem__, dtypes)))
+    bits = map(DTYPE_BITS.__getitem__, dtypes)
+    return list(map(floordiv, map(add, map(mul, numels, bits), repeat(7)), repeat(8)))
+
+
 def _laid_out(starts: list[int], ends: list[int], any_empty: bool, data_size: int | None) -> bool:
     """No two tensors overlap and all lie inside the data section (the reference's _check_layout).
 
-    With no empty tensor, intervals are disjoint iff the sorted ends and sorted starts interleave
-    (end i <= start i + 1); sorted() is linear on headers already in offset order, as written ones are.
-    An empty tensor inside another is an overlap to the reference: then sort the pairs, as it does.
+    Headers as written list tensors in offset order: then each end at or before the next start is the
+    whole check (starts <= ends is known). Otherwise, with no empty tensor, intervals are disjoint iff
+    the sorted ends and sorted starts interleave; an empty tensor inside another is an overlap to the
+    reference: then sort the pairs, as it does.
     """
     if not starts:
         return True
+    if ends[:-1] == starts[1:] or all(map(le, ends, islice(starts, 1, None))):  # back to back, or in order
+        return data_size is None or ends[-1] <= data_size
     if any_empty:
         pairs = sorted(zip(starts, ends, strict=True))
         flat = [v for pair in pairs for v in pair]
@@ -238,48 +257,79 @@ def _laid_out(starts: list[int], ends: list[int], any_empty: bool, data_size: in
     return data_size is None or ordered_ends[-1] <= data_size
 
 
-def _summary(names, dtypes, shapes, numels, nbytes, starts, ends, quant_state) -> TensorSummary:
+def _summary(names, dtypes, present, shapes, numels, nbytes, starts, ends, quant_state) -> TensorSummary:
     """summarize() by columns: the tensors a rule names one by one, the rest summed per dtype and kind.
 
-    Keys are the dtype, or "dtype|kind" for quantization side tensors and MLX biases; most headers have
-    one key (all plain BF16), FP8 ones two or three (their F32 scales are all "aux").
+    Most headers hold one dtype of plain weights (and maybe an embedding): one group, totals less the
+    named tensors. Others, as written, list tensors by dtype, then name, so tensors of one dtype and
+    kind come in runs, each summed by slices; a header in another order is summed tensor by tensor.
     """
     n = len(names)
-    ruled = list(map(str.endswith, names, repeat(RULE_SUFFIXES)))
-    if not PACKED_DTYPES.isdisjoint(dtypes):
-        ruled = list(map(or_, ruled, map(PACKED_DTYPES.__contains__, dtypes)))
-    if quant_state:  # bitsandbytes state: rare
-        ruled = list(map(or_, ruled, map(str.__contains__, names, repeat(QUANT_STATE))))
-    named: list[TensorInfo] = []
-    keys = dtypes
-    if True in ruled:
-        keys = list(dtypes)
-        where = list(compress(range(n), ruled))
-        ruled_names = list(map(names.__getitem__, where))
-        if True in map(str.endswith, ruled_names, repeat(NAMED_SUFFIXES)) or False in map(
-            str.endswith, ruled_names, repeat(QUANT_AUX_SUFFIXES)
-        ):
-            for i in where:  # buffers, embeddings, heads, packed storage: a few, one by one
-                kind = kind_of(names[i], dtypes[i])
-                if kind is None:
-                    named.append(_new_tuple(TensorInfo, (names[i], dtypes[i], shapes[i], starts[i], ends[i])))
-                    keys[i] = None
-                elif kind:
-                    keys[i] = f"{dtypes[i]}|{kind}"
-        else:  # only quantization scales (an FP8 checkpoint's weight_scale_inv): all "aux"
-            for i, key in zip(where, map(add, map(dtypes.__getitem__, where), repeat("|aux")), strict=True):
-                keys[i] = key
-        if named:
-            kept = list(map(is_not, keys, repeat(None)))
-            keys, numels, nbytes = (list(compress(c, kept)) for c in (keys, numels, nbytes))
-    distinct = set(keys)
-    if len(distinct) <= 1:
-        sums = {key: [len(keys), sum(numels), sum(nbytes)] for key in distinct}
+    if n == 0:
+        return TensorSummary((), (), 0)
+    kinds, named = _kinds(names, dtypes, shapes, starts, ends, quant_state)
+    sums: dict[tuple[str, str], list[int]] = {}
+    if len(present) == 1 and kinds.count(0) + len(named) == n:
+        if n > len(named):
+            numel = sum(numels) - sum(t.numel for t in named)
+            size = sum(nbytes) - sum(t.nbytes for t in named)
+            sums[(dtypes[0], "")] = [n - len(named), numel, size]
+        return TensorSummary(groups_of(sums), tuple(named), max(ends, default=0))
+    runs = [0, *_changes(dtypes, kinds), n]
+    if len(runs) <= 2 + n // 8:
+        for start, end in zip(runs, islice(runs, 1, None), strict=False):
+            code = kinds[start]
+            if code != _NAMED:
+                acc = sums.setdefault((dtypes[start], _KIND_NAMES[code]), [0, 0, 0])
+                acc[0] += end - start
+                acc[1] += sum(numels[start:end])
+                acc[2] += sum(nbytes[start:end])
     else:
-        sums = {key: [count, 0, 0] for key, count in Counter(keys).items()}
-        for key, numel, size in zip(keys, numels, nbytes, strict=True):
-            acc = sums[key]
-            acc[1] += numel
-            acc[2] += size
-    groups = {tuple(key.partition("|")[::2]): acc for key, acc in sums.items()}
-    return TensorSummary(groups_of(groups), tuple(named), max(ends, default=0))
+        for code, dtype, numel, size in zip(kinds, dtypes, numels, nbytes, strict=True):
+            if code != _NAMED:
+                acc = sums.setdefault((dtype, _KIND_NAMES[code]), [0, 0, 0])
+                acc[0] += 1
+                acc[1] += numel
+                acc[2] += size
+    return TensorSummary(groups_of(sums), tuple(named), max(ends, default=0))
+
+
+def _kinds(names, dtypes, shapes, starts, ends, quant_state) -> tuple[list[int], list[TensorInfo]]:
+    """Each tensor's kind code (0 plain, 1 aux, 2 biases, _NAMED) and the named tensors, in order.
+
+    By suffix over whole columns: a name in PLAIN_ENDINGS or AUX_ENDINGS is sure (no rule's suffix ends
+    in one of them, nor one in a rule's: tests/fetch/test_fast_headers.py); kind_of decides the few
+    others a rule's suffix, a packed dtype or bitsandbytes state makes it look at.
+    """
+    n = len(names)
+    kinds = [0] * n
+    exact: list[int] = []
+    plain = list(map(str.endswith, names, repeat(PLAIN_ENDINGS)))
+    if False in plain:
+        rest = list(compress(range(n), map(not_, plain)))
+        aux = list(map(str.endswith, map(names.__getitem__, rest), repeat(AUX_ENDINGS)))
+        for i in compress(rest, aux):
+            kinds[i] = 1
+        if False in aux:
+            rest = list(compress(rest, map(not_, aux)))
+            exact = list(
+                compress(rest, map(str.endswith, map(names.__getitem__, rest), repeat(RULE_SUFFIXES)))
+            )
+    if not PACKED_DTYPES.isdisjoint(dtypes):
+        exact += compress(range(n), map(PACKED_DTYPES.__contains__, dtypes))
+    if quant_state:
+        exact += compress(range(n), map(str.__contains__, names, repeat(QUANT_STATE)))
+    named = []
+    for i in sorted(set(exact)):
+        kind = kind_of(names[i], dtypes[i])
+        kinds[i] = _NAMED if kind is None else _KIND_CODES[kind]
+        if kind is None:
+            named.append(_new_tuple(TensorInfo, (names[i], dtypes[i], shapes[i], starts[i], ends[i])))
+    return kinds, named
+
+
+def _changes(dtypes: list[str], kinds: list[int]) -> list[int]:
+    """Positions where the dtype or the kind differs from the tensor before."""
+    dtype_changes = map(ne, dtypes, islice(dtypes, 1, None))
+    kind_changes = map(ne, kinds, islice(kinds, 1, None))
+    return list(compress(range(1, len(dtypes)), map(or_, dtype_changes, kind_changes)))
