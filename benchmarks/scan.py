@@ -6,8 +6,8 @@
 It builds a temporary Hub root of at least --models repos by copying the generated fixture repos
 (hubvram.testing layout) under new ids and commit shas, single-file and sharded, starts the
 fake Hub (hubvram.testing) on loopback with --latency seconds before every answer, has it build each sharded
-model's one-request safetensors-metadata answer once before the clock starts (the Hub serves that
-route from metadata stored at upload: prebuild_metadata_answers), and in the same run times:
+model's one-request safetensors-metadata answer and hash every file once before the clock starts (the Hub
+serves both from what it stored at upload: prebuild_server_state), and in the same run times:
 
   a. `hubvram scan` with a cold cache (fresh HF_HOME), as a subprocess (interpreter start included);
   b. the peers' way: a sequential loop of huggingface_hub `get_safetensors_metadata` plus
@@ -129,20 +129,25 @@ def build_root(root: Path, sources: list[Source], count: int) -> dict[str, Sourc
     return models
 
 
-def prebuild_metadata_answers(endpoint: str, models: dict[str, Source]) -> None:
-    """Ask once for every sharded model's safetensors-metadata answer, before anything is timed.
+def prebuild_server_state(endpoint: str, models: dict[str, Source]) -> None:
+    """Have the test server compute, before anything is timed, what the Hub stores at upload.
 
-    The Hub answers that route from metadata it computed at upload; the test server builds each answer
-    (parse every shard header, encode up to 11.6 MB of JSON) on first request, then keeps it by content
-    (hubvram.testing.app.HubApp._metadata_answers). Building it inside the timed scan would charge the
-    client for ~0.5 s of server CPU per DeepSeek-V3 copy on the cores the client shares. The loop uses
-    plain range reads, which the server answers from stored bytes either way.
+    Every sharded model's safetensors-metadata answer: the Hub answers that route from metadata it
+    computed at upload; the test server builds each answer (parse every shard header, encode up to
+    11.6 MB of JSON) on first request, then keeps it by content (hubvram.testing.app.HubApp
+    ._metadata_answers). Every file's hashes (git blob id, LFS sha256: the listing's blobs and each
+    file's ETag): the Hub stores them at upload; the test server hashes each file on first use (DeepSeek-V3's
+    8.8 MB index, each shard's header) and keeps it. Building either inside the timed scan would charge
+    the client for server CPU on the cores it shares (~0.5 s per DeepSeek-V3 copy for the answer), and
+    whichever run came first would pay for the runs after it.
     """
     import urllib.request
 
     for repo_id, source in models.items():
+        urls = [f"{endpoint}/api/models/{repo_id}?blobs=true"]
         if source.sharded:
-            url = f"{endpoint}/api/models/{repo_id}/safetensors-metadata/model.safetensors.index.json"
+            urls.append(f"{endpoint}/api/models/{repo_id}/safetensors-metadata/model.safetensors.index.json")
+        for url in urls:
             with urllib.request.urlopen(url, timeout=60) as answer:
                 answer.read()
 
@@ -184,9 +189,14 @@ def hubvram_command() -> list[str]:
 
 def pin_code(work: Path) -> Path:
     """One copy of hubvram/ for every run: an edit of the source tree while the benchmark runs (which
-    would also, rightly, invalidate the scan's cached rows) cannot mix two versions."""
+    would also, rightly, invalidate the scan's cached rows) cannot mix two versions. Byte-compiled, as
+    pip install leaves a package: with PYTHONDONTWRITEBYTECODE set (as here), every run would otherwise
+    compile hubvram from source again (~0.05 s per process)."""
+    import compileall
+
     target = work / "code"
     shutil.copytree(ROOT / "hubvram", target / "hubvram", ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(target / "hubvram", quiet=1)
     return target
 
 
@@ -306,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint = server.start()
         env = child_env(endpoint, work / "hf-scan", code)
         try:
-            prebuild_metadata_answers(endpoint, models)
+            prebuild_server_state(endpoint, models)
             cold, cold_summary = run_scan(
                 server, "hubvram scan (cold)", listing, work / "a.jsonl", env, args.concurrency
             )

@@ -1,8 +1,12 @@
 """A cache of what hubvram read, keyed by repo and commit sha, under the huggingface_hub cache dir.
 
-    <HF_HUB_CACHE>/hubvram/models--org--name/snapshots/<sha>.json   config + header summaries
-    <HF_HUB_CACHE>/hubvram/models--org--name/refs/<revision>.json   {"sha", "checked"}: which commit a
+    <HF_HUB_CACHE>/hubvram/models--org--name/<sha>.json             config + header summaries
+    <HF_HUB_CACHE>/hubvram/models--org--name/ref.<revision>.json    {"sha", "checked"}: which commit a
                                                                     branch or tag named, and when
+    <HF_HUB_CACHE>/hubvram/models--org--name/row.<sha>-<key>.json   a scan's row (scan/row_cache.py)
+
+One folder per repo, no deeper: creating a file or folder is what a cache write costs (0.5 ms each on
+some virtual disks), so a scanned model costs four (its folder, snapshot, ref and row).
 
 A commit's files never change, so a snapshot is valid forever. Of a safetensors header, the cache keeps
 what the estimate needs (summary_cache.py: tensors summed per dtype, and the few a rule names), not the
@@ -61,12 +65,12 @@ def is_commit_sha(revision: str | None) -> bool:
     return bool(revision and _SHA.match(revision))
 
 
-def _repo_dir(model_id: str) -> Path:
+def repo_dir(model_id: str) -> Path:
     return cache_root() / ("models--" + model_id.replace("/", "--"))
 
 
 def _ref_path(model_id: str, revision: str) -> Path:
-    return _repo_dir(model_id) / "refs" / (revision.replace("/", "%2F") + ".json")
+    return repo_dir(model_id) / ("ref." + revision.replace("/", "%2F") + ".json")
 
 
 def cached_sha(model_id: str, revision: str | None, *, fresh_only: bool = True) -> str | None:
@@ -89,7 +93,7 @@ def remember_ref(model_id: str, revision: str | None, sha: str) -> None:
 def _snapshot_path(model_id: str, sha: str, variant: str | None) -> Path:
     """One file per commit; a GGUF variant asked for by name has its own (its header differs)."""
     name = sha if variant is None else f"{sha}@{variant.upper().replace('/', '%2F')}"
-    return _repo_dir(model_id) / "snapshots" / f"{name}.json"
+    return repo_dir(model_id) / f"{name}.json"
 
 
 def load(model_id: str, sha: str, variant: str | None = None) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import __version__
-from ..fetch.cache import cache_root, cached_sha, read_json_file, write_json_file
+from ..fetch.cache import cached_sha, read_json_file, repo_dir, write_json_file
 from ..fetch.load import looks_local
 from ..gpus import Gpu
 from ..report import RunOptions
@@ -34,7 +34,6 @@ class RowCache:
         placed = [[gpu.name, gpu.memory_bytes] for gpu in gpus]
         key = json.dumps([ROW_FORMAT, _code_fingerprint(), asked, placed], sort_keys=True, default=repr)
         self.digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        self.root = cache_root() / "scan-rows"
 
     def lookup(self, model: str, revision: str | None, index: int) -> ScanRow | None:
         """The row of the commit the revision names, if that ref is fresh in the snapshot cache."""
@@ -81,7 +80,7 @@ class RowCache:
         write_json_file(self._path(row.model, row.sha), record)
 
     def _path(self, model: str, sha: str) -> Path:
-        return self.root / ("models--" + model.replace("/", "--")) / f"{sha}-{self.digest}.json"
+        return repo_dir(model) / f"row.{sha}-{self.digest}.json"  # beside the snapshot (fetch/cache.py)
 
 
 @functools.lru_cache(maxsize=1)

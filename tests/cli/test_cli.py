@@ -214,7 +214,7 @@ def test_damaged_cache_entry_is_refetched(hub):
 
     first = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")
     sha = json.loads(first.output)["sha"]
-    entry = cache.cache_root() / "models--Qwen--Qwen3-0.6B" / "snapshots" / f"{sha}.json"
+    entry = cache.cache_root() / "models--Qwen--Qwen3-0.6B" / f"{sha}.json"
     record = json.loads(entry.read_text())
     record["config"] = ["not", "a", "dict"]
     entry.write_text(json.dumps(record))

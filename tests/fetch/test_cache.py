@@ -32,7 +32,7 @@ def test_a_snapshot_comes_back_as_it_was_stored():
 def test_a_damaged_entry_is_refetched_not_trusted():
     snapshot = read_local(TINY_LLAMA)
     cache.store("org/tiny", SHA, snapshot.cacheable())
-    path = cache.cache_root() / "models--org--tiny" / "snapshots" / f"{SHA}.json"
+    path = cache.cache_root() / "models--org--tiny" / f"{SHA}.json"
     record = json.loads(path.read_text())
     assert cache.load("org/tiny", SHA) is not None
     for damage in (
