@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,42 @@ def test_a_closed_pool_decodes_nothing_more(qwen3_moe_answer):
     pool.close()
     with pytest.raises(Cancelled):
         pool.sharded_files(qwen3_moe_answer)
+
+
+def test_an_answer_goes_to_the_worker_in_a_file_removed_after(monkeypatch, qwen3_moe_answer):
+    seen = []
+    real = workers._spooled
+
+    @contextmanager
+    def spooled(raw):
+        with real(raw) as path:
+            seen.append(path)
+            assert path is not None and Path(path).read_bytes() == raw
+            yield path
+
+    monkeypatch.setattr(workers, "_spooled", spooled)
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+    assert len(seen) == 1 and not Path(seen[0]).exists()
+
+
+def test_without_a_temporary_file_the_answer_goes_through_the_pipe(monkeypatch, qwen3_moe_answer):
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workers.tempfile, "mkstemp", no_room)
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+        assert not pool._broken
+
+
+def test_a_file_gone_before_the_worker_reads_it_is_decoded_here(monkeypatch, qwen3_moe_answer, tmp_path):
+    @contextmanager
+    def vanished(raw):
+        yield str(tmp_path / "gone")
+
+    monkeypatch.setattr(workers, "_spooled", vanished)
+    assert workers._decode_file(str(tmp_path / "gone")) == ("unread", "FileNotFoundError")
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+        assert not pool._broken  # the pool is fine: only that answer was decoded here
