@@ -98,8 +98,7 @@ def _from_hub(
         )
     snapshot = reader.read()
     if use_cache and snapshot.sha and not reader.commit_moved:
-        cache.store(model, snapshot.sha, snapshot.cacheable(), variant)
-        cache.remember_ref(model, revision, snapshot.sha)
+        cache.store(model, snapshot.sha, snapshot.cacheable(), variant, revision=revision, remember=True)
     return snapshot
 
 

@@ -32,7 +32,7 @@ def test_a_snapshot_comes_back_as_it_was_stored():
 def test_a_damaged_entry_is_refetched_not_trusted():
     snapshot = read_local(TINY_LLAMA)
     cache.store("org/tiny", SHA, snapshot.cacheable())
-    path = cache.cache_root() / "models--org--tiny" / f"{SHA}.json"
+    path = cache.cache_root() / "models--org--tiny.json"
     record = json.loads(path.read_text())
     assert cache.load("org/tiny", SHA) is not None
     for damage in (
@@ -43,11 +43,25 @@ def test_a_damaged_entry_is_refetched_not_trusted():
         lambda file: file[5].append(file[5][0]),  # a name twice
     ):
         damaged = json.loads(json.dumps(record))
-        damage(damaged["weight_files"][0])
+        damage(damaged["snapshots"][SHA]["weight_files"][0])
         path.write_text(json.dumps(damaged))
         assert cache.load("org/tiny", SHA) is None
     path.write_text("{not json")
     assert cache.load("org/tiny", SHA) is None
+    path.write_text(json.dumps(record)[:-10])  # a write cut short
+    assert cache.load("org/tiny", SHA) is None and cache.cached_sha("org/tiny", None) is None
+
+
+def test_one_file_per_repo_keeps_the_latest_entries_of_each_kind(monkeypatch):
+    snapshot = read_local(TINY_LLAMA).cacheable()
+    for i in range(cache.MAX_SNAPSHOTS + 2):
+        cache.store("org/tiny", f"{i:040x}", snapshot, revision="main", remember=True)
+    record = cache.read_model("org/tiny")
+    assert list(record["snapshots"]) == [f"{i:040x}" for i in range(2, cache.MAX_SNAPSHOTS + 2)]
+    assert cache.cached_sha("org/tiny", None) == f"{cache.MAX_SNAPSHOTS + 1:040x}"  # the latest ref
+    cache.store("org/tiny", f"{2:040x}", snapshot)  # written again: now the latest, kept longest
+    assert list(cache.read_model("org/tiny")["snapshots"])[-1] == f"{2:040x}"
+    assert [p.name for p in cache.cache_root().iterdir()] == ["models--org--tiny.json"]
 
 
 def test_a_branch_is_trusted_for_the_ttl_and_a_commit_for_ever(monkeypatch):
