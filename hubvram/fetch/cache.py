@@ -6,17 +6,17 @@
         "rows":      {"sha-key": a scan's row} (scan/row_cache.py)
 
 One file per repo, written in place: creating a file is what a cache write costs (0.5-0.9 ms each on
-some virtual disks, more than the rest of a model's work), so a scanned model creates one file, and
-writes it twice (snapshot and ref, then its row). A write cut short or two writers at once leave a file
+the virtual disk benchmarks/SCAN.md ran on, where a light model takes ~5 ms of CPU), so a scanned model
+creates one file, and writes it twice (snapshot and ref, then its row). A write cut short or two writers at once leave a file
 that does not parse: it is refetched like any damaged entry, never trusted.
 
 A commit's files never change, so a snapshot is valid forever. Of a safetensors header, the cache keeps
 what the estimate needs (summary_cache.py: tensors summed per dtype, and the few a rule names), not the
-header: DeepSeek-V3's 16 MB of headers take ~24 KB. Bounded per repo: the latest MAX_SNAPSHOTS
-snapshots, MAX_ROWS rows and MAX_REFS refs are kept (benchmarks/SCAN.md measures the bytes per model and
-bounds a 10,000-model scan). A branch can move: its ref is trusted for HUBVRAM_CACHE_TTL seconds (default
-one day), after which one small request re-checks the sha. `--refresh` bypasses the cache. Tokens are
-never written here.
+header: DeepSeek-V3's 11.6 MB of headers take ~24 KB. Bounded per repo: the latest MAX_SNAPSHOTS
+snapshots, MAX_ROWS rows and MAX_REFS refs are kept, and a file over MAX_RECORD_BYTES is not written
+(benchmarks/SCAN.md measures the bytes per model and bounds a 10,000-model scan). A branch can move:
+its ref is trusted for HUBVRAM_CACHE_TTL seconds (default one day), after which one small request
+re-checks the sha. `--refresh` bypasses the cache. Tokens are never written here.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ FORMAT_VERSION = 6  # 5: header summaries instead of every tensor; 6: one file p
 MAX_SNAPSHOTS = 4  # commits (and GGUF variants) kept per repo: the latest written
 MAX_ROWS = 16  # scan rows kept per repo (options x commits x hubvram versions): the latest written
 MAX_REFS = 8  # branches and tags remembered per repo
+# A repo's file larger than this is not written (its reads are not cached): typical ones take 2-30 KB,
+# an MLX- or GPTQ-quantized MoE, whose every packed weight is kept by name, up to ~10 MB.
+MAX_RECORD_BYTES = 16_000_000
 _LOCKS = [threading.Lock() for _ in range(64)]  # writes of one repo in this process, one at a time
 _FORMATS = ("safetensors", "pytorch", "none", "peft-adapter", "mistral-native", "meta-original", "gguf")
 
@@ -104,7 +107,7 @@ def update_model(model_id: str, change: Callable[[dict[str, Any]], None]) -> Non
             entries = record[kind]
             for key in list(entries)[: max(0, len(entries) - most)]:
                 del entries[key]
-        write_json_file(model_path(model_id), record)
+        write_json_file(model_path(model_id), record, limit=MAX_RECORD_BYTES)
 
 
 def put(entries: dict[str, Any], key: str, value: Any) -> None:
@@ -226,12 +229,15 @@ def read_json_file(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def write_json_file(path: Path, document: dict[str, Any]) -> None:
+def write_json_file(path: Path, document: dict[str, Any], limit: int | None = None) -> None:
     """Write in place (no temporary file: creating one costs more than the write); a write cut short
-    leaves JSON that does not parse, which is refetched. A cache that cannot be written is skipped."""
+    leaves JSON that does not parse, which is refetched. A cache that cannot be written, or a document
+    over `limit` bytes, is skipped."""
     try:
         # dumps, not dump: json.dump streams through the pure-Python encoder (~10x slower on big records)
         data = json.dumps(document, separators=(",", ":")).encode()
+        if limit is not None and len(data) > limit:
+            return
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except FileNotFoundError:

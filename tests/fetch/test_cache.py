@@ -88,3 +88,10 @@ def test_an_unwritable_cache_is_skipped_silently(monkeypatch, tmp_path):
     monkeypatch.setenv("HUBVRAM_CACHE", str(blocker / "below-a-file"))
     cache.store("org/tiny", SHA, read_local(TINY_LLAMA).cacheable())  # no exception
     assert cache.load("org/tiny", SHA) is None
+
+
+def test_a_repo_file_over_the_cap_is_not_written(monkeypatch):
+    monkeypatch.setattr(cache, "MAX_RECORD_BYTES", 1000)  # tiny-llama's record takes ~2.5 KB
+    cache.store("org/tiny", SHA, read_local(TINY_LLAMA).cacheable(), revision="main", remember=True)
+    assert not cache.model_path("org/tiny").exists()
+    assert cache.load("org/tiny", SHA) is None  # read again from the Hub next time
