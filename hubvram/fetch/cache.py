@@ -7,8 +7,8 @@
 
 One file per repo, written in place: creating a file is what a cache write costs (0.5-0.9 ms each on
 the virtual disk benchmarks/SCAN.md ran on, where a light model takes ~5 ms of CPU), so a scanned model
-creates one file, and writes it twice (snapshot and ref, then its row). A write cut short or two writers at once leave a file
-that does not parse: it is refetched like any damaged entry, never trusted.
+creates one file, and writes it twice (snapshot and ref, then its row). A write cut short or two writers
+at once leave a file that does not parse: it is refetched like any damaged entry, never trusted.
 
 A commit's files never change, so a snapshot is valid forever. Of a safetensors header, the cache keeps
 what the estimate needs (summary_cache.py: tensors summed per dtype, and the few a rule names), not the

@@ -1,12 +1,13 @@
 """Worker processes for the one CPU-heavy read in a scan: very large safetensors-metadata answers.
 
 DeepSeek-V3's answer is 11.6 MB of JSON naming 92,000 tensors. Decoding and checking it holds the GIL
-for ~0.35 s, and while it does, a scan's network threads in the same process barely run: in a scan of
-100 models with three such answers, one core was busy the whole time and the second sat idle.
-`hubvram scan` hands every answer of limits.OFFLOAD_BYTES or more to a DecoderPool: at most one spawned
-process per spare core, started on the first large answer (never for a scan without one). The worker
-runs the same checks (safetensors.sharded_files) and sends back each file's summary (what the estimate
-needs: safetensors_types.TensorSummary, a few KB), not its tensors.
+for ~0.1 s even on the fast path (fast_headers.py), and while it does, a scan's network threads in the
+same process barely run. `hubvram scan` hands every answer of limits.OFFLOAD_BYTES or more to a
+DecoderPool: at most one spawned process per spare core, started on the first large answer (never for a
+scan without one). The answer reaches the worker through a temporary file (one write, one read; the
+pool's pipe when none can be written); the worker runs the same checks (safetensors.sharded_files) and
+sends back each file's summary (what the estimate needs: safetensors_types.TensorSummary, a few KB), not
+its tensors.
 
 Anything that stops the pool (one core only, a platform that cannot spawn, a worker that dies or
 hangs) makes it decode in-process from then on: the answer is the same either way, only slower.
