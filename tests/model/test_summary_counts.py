@@ -102,8 +102,8 @@ def test_every_tensor_kind_counts_the_same_from_the_summary(hub):
 
 
 # Derived from each release's config.json and its modules' shapes (fixtures/build_heavy_fixtures.py),
-# here by formula, independently of the fixture. The Hub rounds them: 81.3B and 21.8B.
-QWEN3_NEXT = 81_324_862_720  # 79,674,391,296 without the MTP layer (as published for Qwen3-Coder-Next)
+# here by formula, independently of the fixture (no exact published count of these repos was at hand).
+QWEN3_NEXT = 81_324_862_720  # 79,674,391,296 without the MTP layer: the total quoted for Qwen3-Coder-Next
 ERNIE_45_21B = 21_825_437_888
 
 
