@@ -58,15 +58,11 @@ class DecoderPool:
         self._lock = threading.Lock()
         self._broken = self.workers == 0
         self._closed = False
-        self._pending = 0  # answers handed to the workers and not back yet
-        # Set by a scan near its end, when few models are left in flight: this process has cores to spare,
-        # so an answer that would queue behind a busy worker is decoded here instead.
-        self.here_when_busy = False
 
     def sharded_files(self, raw: bytes) -> tuple[SafetensorsFile, ...] | None:
         """safetensors.sharded_files(raw), computed by a worker when one can be had."""
         executor = self._started()
-        if executor is not None and self._take():
+        if executor is not None:
             try:
                 with _spooled(raw) as path:
                     job = (_decode_file, path) if path else (_decode_in_worker, raw)
@@ -80,20 +76,9 @@ class DecoderPool:
                     raise MalformedHeader(payload)
                 if outcome != "unread":  # a worker that could not read the file: decode it here
                     return _files_from_marshal(payload) if outcome == "files" else None
-            finally:
-                with self._lock:
-                    self._pending -= 1
         if self._closed:  # the scan stopped (Ctrl-C): nobody waits for this answer any more
             raise Cancelled("stopped before its headers were decoded")
         return sharded_files(raw)
-
-    def _take(self) -> bool:
-        """Count an answer in for the workers, unless they are all busy and this process may decode."""
-        with self._lock:
-            if self.here_when_busy and self._pending >= self.workers:
-                return False
-            self._pending += 1
-            return True
 
     def close(self) -> None:
         """Stop the workers (the end of a scan, or Ctrl-C); a decode still running is let finish.

@@ -100,9 +100,6 @@ def scan(
                 for row in finished():
                     yield emit(row)
         while running:
-            # Fewer models in flight than threads: this process's core has room, so a large answer
-            # need not queue behind one a worker is decoding (fetch/workers.py).
-            decoders.here_when_busy = len(running) < concurrency
             for row in finished():
                 yield emit(row)
     finally:
