@@ -3,13 +3,12 @@
     python benchmarks/scan.py                      # >= 100 models, 50 ms per request, prints a table
     python benchmarks/scan.py --write benchmarks/SCAN.md
 
-It first times decoding and checking the largest safetensors-metadata answers (benchmarks/decode.py:
-json, orjson, msgspec; before and now), then builds a temporary Hub root of at least --models repos by
-copying the generated fixture repos (hubvram.testing layout, the header-heavy MoE repos included) under
-new ids and commit shas, single-file and sharded, starts the fake Hub (hubvram.testing) on loopback with
---latency seconds before every answer, has it build each sharded model's one-request
-safetensors-metadata answer and hash every file once before the clock starts (the Hub serves both from
-what it stored at upload: hub_root.prebuild_server_state), and in the same run times:
+It builds a temporary Hub root of at least --models repos by copying the generated fixture repos
+(hubvram.testing layout, the header-heavy MoE repos included) under new ids and commit shas,
+single-file and sharded, starts the fake Hub (hubvram.testing) on loopback with --latency seconds before
+every answer, has it build each sharded model's one-request safetensors-metadata answer and hash every
+file once before the clock starts (the Hub serves both from what it stored at upload:
+hub_root.prebuild_server_state), and in the same run times:
 
   a. `hubvram scan` with a cold cache (fresh HF_HOME), as a subprocess (interpreter start included),
      COLD_RUNS times, the median reported (one scan's time varies by ~10% on cores shared with others);
@@ -19,10 +18,12 @@ what it stored at upload: hub_root.prebuild_server_state), and in the same run t
 
 then `hubvram --help`, one `hubvram MODEL` and one `hubvram MODEL` of a header-heavy model (cold cache,
 subprocess; the latter beside its floor: start-up + two round trips + the decode of its answer), and the
-bytes the cold scan left in hubvram's cache. Requests and bytes come from the server's own records
-(response body bytes written to sockets). The minimum is what holds the answer: config.json + the shard
-index + the safetensors headers (8 + N bytes each). Targets (issue 4, and the header-heavy one: >= 25x
-the loop) are checked and printed PASS/FAIL; the exit status is 1 if any failed.
+bytes the cold scan left in hubvram's cache; last, with the server stopped, it times decoding and
+checking the largest safetensors-metadata answers (benchmarks/decode.py: json, orjson, msgspec; before
+and now). Requests and bytes come from the server's own records (response body bytes written to
+sockets). The minimum is what holds the answer: config.json + the shard index + the safetensors headers
+(8 + N bytes each). Targets (issue 4, and the header-heavy one: >= 25x the loop) are checked and printed
+PASS/FAIL; the exit status is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -221,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop_child:
         return loop_child(args.loop_child)
 
-    decode_lines = [] if args.skip else measure_decode()  # before the server starts: nothing else runs
     work = Path(tempfile.mkdtemp(prefix="hubvram-bench-"))
     try:
         sources = plain_sources(args.skip)
@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             imports_s = time_command([sys.executable, "-c", MODEL_IMPORTS], env, repeat=3)
         finally:
             server.stop()
+        decode_lines = [] if args.skip else measure_decode()  # after the server stopped: nothing else runs
         cache_files = list((work / f"hf-scan{median_run}" / "hub" / "hubvram").glob("*.json"))
         cache_bytes = [f.stat().st_size for f in cache_files]
         from hubvram.fetch.safetensors import sharded_files
