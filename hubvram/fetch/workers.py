@@ -85,9 +85,12 @@ class DecoderPool:
 
         Not terminated: a worker killed while it writes its answer leaves the result pipe half
         written, and concurrent.futures then waits on it for ever at interpreter exit (seen here).
+        Waited for: left to interpreter exit, Python 3.11's concurrent.futures may wake a manager
+        thread through a pipe it has just closed, printing "Exception ignored ... Bad file descriptor"
+        (seen here, about one scan in fifteen). The wait is what exit would spend anyway (< 0.1 s).
         """
         self._closed = True
-        self._give_up()
+        self._give_up(wait=True)
 
     def __enter__(self) -> DecoderPool:
         return self
@@ -95,12 +98,13 @@ class DecoderPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _give_up(self) -> None:
-        """Stop using the workers (one died, timed out or could not start): decode in-process now."""
+    def _give_up(self, wait: bool = False) -> None:
+        """Stop using the workers (one died, timed out or could not start): decode in-process now.
+        Not waited for here: a worker that hangs would hold the scan."""
         with self._lock:
             executor, self._executor, self._broken = self._executor, None, True
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)  # not terminated: see close()
+            executor.shutdown(wait=wait, cancel_futures=True)  # not terminated: see close()
 
     def _started(self) -> ProcessPoolExecutor | None:
         with self._lock:

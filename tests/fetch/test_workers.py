@@ -140,10 +140,10 @@ def spawned(monkeypatch):
     monkeypatch.setattr(workers.DecoderPool, "_started", started)
     real_give_up = workers.DecoderPool._give_up
 
-    def give_up(self):
+    def give_up(self, wait=False):
         if not self._closed:  # not the end of the scan: a worker died, hung or could not start
             took.append("gave up")  # decoded in-process after all
-        real_give_up(self)
+        real_give_up(self, wait)
 
     monkeypatch.setattr(workers.DecoderPool, "_give_up", give_up)
     return took
