@@ -274,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(line) for line in (work / f"a{median_run}.jsonl").read_text().splitlines()]
         cached_rows = [json.loads(line) for line in (work / "c.jsonl").read_text().splitlines()]
         errors = [f"{r['model']}: {r['error']}" for r in rows + cached_rows if r["error"]]
+        errors += [  # a scan says one summary line on stderr, nothing else (no traceback, no warning)
+            f"stderr of a scan: {text.splitlines()[-1]}"
+            for text in [summary for *_, summary, _ in colds] + [warm_summary]
+            if len(text.splitlines()) != 1
+        ]
         by_source: dict[str, set] = defaultdict(set)
         for row in rows + cached_rows:
             by_source[row["model"].split("/", 1)[1] + str(models[row["model"]].min_bytes)].add(
@@ -306,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             f"- requests per single-file model: max {max(single_requests)}, mean "
             f"{statistics.mean(single_requests):.2f}; per sharded model: max {max(sharded_requests)}, mean "
             f"{statistics.mean(sharded_requests):.2f}",
-            f"- scan summaries: cold `{cold_summary.splitlines()[-1]}`; "
-            f"cached `{warm_summary.splitlines()[-1]}`",
+            f"- scan summaries: cold `{SUMMARY.search(cold_summary).group(0)}`; "
+            f"cached `{SUMMARY.search(warm_summary).group(0)}`",
             "- slowest in the cold scan: "
             + ", ".join(f"{r['model']} {r['seconds']:.2f} s ({r['bytes']:,} B)" for r in slowest),
             "- wall s: what the user waits (subprocesses, interpreter start included); "
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"`hubvram --help` < 0.3 s (median {help_s:.3f} s)", help_s < 0.3),
             (f"`hubvram {single}` < 1 s wall, cold start (median {one_s:.3f} s)", one_s < 1.0),
             (
-                f"every row read, counts equal across copies ({len(errors)} errors)",
+                f"every row read, counts equal across copies, stderr one line ({len(errors)} errors)",
                 not errors and not inconsistent,
             ),
         ]
