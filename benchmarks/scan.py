@@ -257,10 +257,12 @@ def main(argv: list[str] | None = None) -> int:
             single = next(m for m in ids if not models[m].sharded and m.startswith("Qwen-c0/"))
             server.reset(reread_repos=False)
             one_s = time_command([*hubvram_command(), single, "--gpu", "RTX 4090"], env, 3, work / "hf-one")
-            heavy = next(m for m in ids if m.endswith(HEAVY_SINGLE.split("/")[1]) and "-c0/" in m)
-            server.reset(reread_repos=False)
-            heavy_s = time_command([*hubvram_command(), heavy, "--gpu", "H100"], env, 3, work / "hf-heavy")
-            imports_s = time_command([sys.executable, "-c", MODEL_IMPORTS], env, repeat=3)
+            heavy = next((m for m in ids if m.endswith(HEAVY_SINGLE.split("/")[1]) and "-c0/" in m), None)
+            if heavy is not None:  # not when --skip left it out
+                server.reset(reread_repos=False)
+                command = [*hubvram_command(), heavy, "--gpu", "H100"]
+                heavy_s = time_command(command, env, 3, work / "hf-heavy")
+                imports_s = time_command([sys.executable, "-c", MODEL_IMPORTS], env, repeat=3)
         finally:
             server.stop()
         decode_lines = [] if args.skip else measure_decode()  # after the server stopped: nothing else runs
@@ -268,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         cache_bytes = [f.stat().st_size for f in cache_files]
         from hubvram.fetch.safetensors import sharded_files
 
-        heavy_answer = metadata_answer(HEAVY_SINGLE)
-        heavy_decode = best_of(lambda: sharded_files(heavy_answer), 3)
+        if heavy is not None:
+            heavy_answer = metadata_answer(HEAVY_SINGLE)
+            heavy_decode = best_of(lambda: sharded_files(heavy_answer), 3)
 
         rows = [json.loads(line) for line in (work / f"a{median_run}.jsonl").read_text().splitlines()]
         cached_rows = [json.loads(line) for line in (work / "c.jsonl").read_text().splitlines()]
@@ -325,11 +328,14 @@ def main(argv: list[str] | None = None) -> int:
             f"10,000-model scan of such a list: {sum(cache_bytes) / len(cache_files) * 10_000 / 1e6:,.0f} MB "
             f"(each repo's file keeps at most {MAX_SNAPSHOTS} snapshots, {MAX_ROWS} rows and is never over "
             f"{MAX_RECORD_BYTES / 1e6:.0f} MB)",
-            f"- `hubvram {heavy}` ({len(heavy_answer) / 1e6:.1f} MB of headers in one answer), cold start: "
-            f"median {heavy_s:.3f} s = start-up {imports_s:.3f} s (interpreter, imports) + two round trips "
-            f"{2 * args.latency:.3f} s + decode {heavy_decode:.3f} s + the rest "
-            f"{heavy_s - imports_s - 2 * args.latency - heavy_decode:.3f} s (transfer, estimate, output)",
         ]
+        if heavy is not None:
+            details.append(
+                f"- `hubvram {heavy}` ({len(heavy_answer) / 1e6:.1f} MB of headers in one answer), cold "
+                f"start: median {heavy_s:.3f} s = start-up {imports_s:.3f} s (interpreter, imports) + two "
+                f"round trips {2 * args.latency:.3f} s + decode {heavy_decode:.3f} s + the rest "
+                f"{heavy_s - imports_s - 2 * args.latency - heavy_decode:.3f} s (transfer, estimate, output)"
+            )
         speedup = loop.work_s / cold.wall_s
         cache_speedup = cold.work_s / warm.work_s if warm.work_s else float("inf")
         ratio = cold.bytes / minimum
