@@ -7,7 +7,9 @@ hub.py          the read strategy for a Hub repo (HubReader)
 http.py         HTTP through huggingface_hub's session: retries, bounds, cancellation
 local.py        the same files from a local directory
 safetensors.py  safetensors headers, parsed and checked (one reader module per weight format)
-cache.py        what was read, kept by repo and commit
+fast_headers.py the same parse, fast (msgspec, checks by column), or left to safetensors.py
+safetensors_types.py  a parsed header: its tensors and its summary (what the estimate needs)
+cache.py        what was read, kept by repo and commit (summary_cache.py: headers' summaries)
 workers.py      worker processes that decode very large answers during scans
 decode.py       JSON decoding shared by the readers
 limits.py       every cap and timeout

@@ -131,10 +131,11 @@ class HubReader:
             raise
 
     def _read(self) -> RepoSnapshot:
+        # config.json on the pool, the probe here: one pool thread per model, not two (a scan's pool has
+        # one thread per model in flight, so two each would leave half of them waiting a round trip)
         config_job = self._submit(self._get_json_or_none, CONFIG_FILE)
-        probe_job = self._submit(self._probe_header_length, SINGLE_FILE)
+        header_size = self._probe_header_length(SINGLE_FILE)
         config = config_job.result()
-        header_size = probe_job.result()
         if header_size is not None and not may_have_modules(config):
             files = (self.read_header(SINGLE_FILE, header_size),)
             return self._snapshot(config, files)

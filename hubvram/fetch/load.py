@@ -106,8 +106,7 @@ def _from_hub(
             raise
         return _from_hub(model, full, token, timeout, pool, use_cache, refresh, decoders, cancel, variant)
     if use_cache and snapshot.sha and not reader.commit_moved:
-        cache.store(model, snapshot.sha, snapshot.cacheable(), variant)
-        cache.remember_ref(model, revision, snapshot.sha)
+        cache.store(model, snapshot.sha, snapshot.cacheable(), variant, revision=revision, remember=True)
     return snapshot
 
 

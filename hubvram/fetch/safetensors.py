@@ -1,10 +1,10 @@
-"""The safetensors header: its types, and a parser that trusts nothing in it.
+"""The safetensors header parser that trusts nothing in it (the types: safetensors_types.py).
 
-Format (https://huggingface.co/docs/safetensors/index#format): 8 bytes little-endian header
-length N, then N bytes of JSON mapping tensor names to {dtype, shape, data_offsets}, with an
-optional "__metadata__" object of strings; the tensor data follows. hubvram reads only the
-first 8 + N bytes. huggingface_hub's own parser (hf_api._parse_safetensors_header) accepts any
-JSON and raises KeyError/TypeError on odd shapes, so the checks below are ours.
+hubvram reads only the first 8 + N bytes of a file (the format: safetensors_types.py).
+huggingface_hub's own parser (hf_api._parse_safetensors_header) accepts any JSON and raises
+KeyError/TypeError on odd shapes, so the checks below are ours. parse_header and sharded_files try the
+fast path first (fast_headers.py: msgspec, checks by column), which answers exactly as the reference
+parser here does or leaves the input to it; every error message comes from the reference.
 """
 
 from __future__ import annotations
@@ -12,90 +12,36 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from operator import itemgetter
-from typing import NamedTuple
 
 from ..errors import MalformedConfig, MalformedHeader
 from ..errors import printable as _short
-from . import limits
+from . import fast_headers, limits
 from .decode import gc_paused, parse_json
+from .safetensors_types import (
+    DTYPE_BITS,
+    MAX_COUNT,
+    MAX_ELEMENTS,
+    MAX_RANK,
+    PREFIX_BYTES,
+    SafetensorsFile,
+    TensorInfo,
+)
 
-PREFIX_BYTES = 8
-MAX_RANK = 16
-MAX_ELEMENTS = 2**53  # far beyond any real tensor; keeps products and sums exact and bounded
-_MAX_COUNT = MAX_ELEMENTS * 8
 _BY_OFFSETS = itemgetter(3, 4)  # (start, end) of a TensorInfo
 _new_tuple = tuple.__new__
-
-# Bits per element of every dtype the safetensors format defines (safetensors/src/tensor.rs Dtype).
-DTYPE_BITS: Mapping[str, int] = {
-    "BOOL": 8,
-    "F4": 4,
-    "F6_E2M3": 6,
-    "F6_E3M2": 6,
-    "U8": 8,
-    "I8": 8,
-    "F8_E5M2": 8,
-    "F8_E4M3": 8,
-    "F8_E8M0": 8,
-    "I16": 16,
-    "U16": 16,
-    "F16": 16,
-    "BF16": 16,
-    "I32": 32,
-    "U32": 32,
-    "F32": 32,
-    "C64": 64,
-    "F64": 64,
-    "I64": 64,
-    "U64": 64,
-}
-
-
-class TensorInfo(NamedTuple):
-    """One tensor as a safetensors header declares it.
-
-    A NamedTuple, not a frozen dataclass: it is just as immutable and builds 4x faster, which counts
-    at DeepSeek-V3's 92,000 tensors per model.
-    """
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    start: int
-    end: int
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return self.end - self.start
-
-
-@dataclass(frozen=True)
-class SafetensorsFile:
-    """The parsed header of one .safetensors file (no tensor data)."""
-
-    filename: str
-    tensors: tuple[TensorInfo, ...]
-    metadata: tuple[tuple[str, str], ...] = field(default=())
-    header_bytes: int = 0  # 8 + N: what reading this header costs
-
-    @property
-    def data_bytes(self) -> int:
-        return max((t.end for t in self.tensors), default=0)
-
-    def to_dict(self) -> dict:
-        header: dict = {}
-        if self.metadata:
-            header["__metadata__"] = dict(self.metadata)
-        for t in self.tensors:
-            header[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [t.start, t.end]}
-        return header
+__all__ = [
+    "DTYPE_BITS",
+    "MAX_ELEMENTS",
+    "MAX_RANK",
+    "PREFIX_BYTES",
+    "SafetensorsFile",
+    "TensorInfo",
+    "header_length",
+    "parse_header",
+    "sharded_files",
+]
 
 
 def header_length(prefix: bytes, filename: str, file_size: int | None = None) -> int:
@@ -117,14 +63,26 @@ def header_length(prefix: bytes, filename: str, file_size: int | None = None) ->
     return length
 
 
-def parse_header(raw: bytes, filename: str, file_size: int | None = None) -> SafetensorsFile:
-    """Parse 8 + N header bytes (prefix included) into a SafetensorsFile, or raise MalformedHeader."""
+def parse_header(
+    raw: bytes, filename: str, file_size: int | None = None, *, fast: bool = True
+) -> SafetensorsFile:
+    """Parse 8 + N header bytes (prefix included) into a SafetensorsFile, or raise MalformedHeader.
+
+    fast=False: the reference parser only (tests compare the two).
+    """
     length = header_length(raw, filename, file_size)
     body = raw[PREFIX_BYTES : PREFIX_BYTES + length]
     if len(body) < length:
         raise MalformedHeader(f"{filename}: safetensors header truncated ({len(body):,} of {length:,} bytes)")
     data_size = None if file_size is None else file_size - PREFIX_BYTES - length
     with gc_paused(length):
+        quick = (
+            _fast(fast_headers.header_file, body, filename, data_size, PREFIX_BYTES + length)
+            if fast
+            else None
+        )
+        if quick is not None:
+            return quick
         document = _load_json_object(body, filename)
         return parse_header_document(
             document, filename, data_size=data_size, header_bytes=PREFIX_BYTES + length
@@ -156,6 +114,15 @@ def parse_header_document(
             raise _tensor_error(filename, name, "is not an object")
     _check_layout(tensors, filename, data_size)
     return SafetensorsFile(filename, tuple(tensors), metadata, header_bytes)
+
+
+def _fast(parse, *args):
+    """The fast path's answer, or None: on any error of its own, the reference parser decides (and says
+    what is wrong), so no input can make the fast path fail where the reference would not."""
+    try:
+        return parse(*args)
+    except Exception:
+        return None
 
 
 def _load_json_object(body: bytes, filename: str) -> dict:
@@ -207,7 +174,7 @@ def checked_tensor(filename: str, name: str, dtype: object, shape: object, offse
         and name
         and type(shape) is list
         and len(shape) <= MAX_RANK
-        and all([type(d) is int and 0 <= d <= _MAX_COUNT for d in shape])
+        and all([type(d) is int and 0 <= d <= MAX_COUNT for d in shape])
         and type(offsets) is list
         and len(offsets) == 2
     ):
@@ -216,7 +183,7 @@ def checked_tensor(filename: str, name: str, dtype: object, shape: object, offse
         if (
             type(start) is int
             and type(end) is int
-            and 0 <= start <= end <= _MAX_COUNT
+            and 0 <= start <= end <= MAX_COUNT
             and numel <= MAX_ELEMENTS
             and end - start == (numel * bits + 7) // 8
         ):
@@ -253,19 +220,6 @@ def _tensor_problem(
     return _tensor_error(filename, name, f"spans {end - start:,} bytes but {dtype}{shape} needs {expected:,}")
 
 
-def checked_file(
-    filename: str, rows: list, metadata: object = None, *, data_size: int | None = None, header_bytes: int = 0
-) -> SafetensorsFile:
-    """A SafetensorsFile from compact rows [name, dtype, shape, start, end] (hubvram's cache), checked."""
-    if type(rows) is not list or not all(type(row) is list and len(row) == 5 for row in rows):
-        raise MalformedHeader(f"{filename}: cached header rows are malformed")
-    tensors = tuple(checked_tensor(filename, n, d, s, [a, b]) for n, d, s, a, b in rows)
-    if len({t.name for t in tensors}) != len(tensors):
-        raise MalformedHeader(f"{filename}: cached header names a tensor twice")
-    _check_layout(tensors, filename, data_size)
-    return SafetensorsFile(filename, tensors, _parse_metadata(metadata, filename), header_bytes)
-
-
 def _tensor_error(filename: str, name: str, problem: str) -> MalformedHeader:
     return MalformedHeader(f"{filename}: tensor '{_short(name)}' {problem}")
 
@@ -282,10 +236,10 @@ def _check_layout(tensors: Sequence[TensorInfo], filename: str, data_size: int |
 
 
 def _is_count(value: object) -> bool:
-    return type(value) is int and 0 <= value <= _MAX_COUNT  # type(): bools are not counts
+    return type(value) is int and 0 <= value <= MAX_COUNT  # type(): bools are not counts
 
 
-def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
+def sharded_files(raw: bytes, *, fast: bool = True) -> tuple[SafetensorsFile, ...] | None:
     """The checked headers in a safetensors-metadata answer; None when it is not one (read shards then).
 
     The Hub's one-request answer (the route behind huggingface_hub's get_sharded_safetensors_metadata):
@@ -293,6 +247,8 @@ def sharded_files(raw: bytes) -> tuple[SafetensorsFile, ...] | None:
     the bytes a scan reports add up.
     """
     with gc_paused(len(raw)):
+        if fast and (quick := _fast(fast_headers.answer_files, raw)) is not None:
+            return quick
         try:
             answer = parse_json(raw, "safetensors-metadata")
         except MalformedConfig:

@@ -30,9 +30,8 @@ def adapter_facts(snapshot: RepoSnapshot, base: ModelFacts) -> ModelFacts:
     """The base model's facts, named after the adapter, with the adapter's own count beside them."""
     config: Mapping[str, Any] = snapshot.adapter_config or {}
     if snapshot.weight_files:
-        tensors = [t for f in snapshot.weight_files for t in f.tensors]
-        parameters = sum(t.numel for t in tensors)
-        weights = sum(t.nbytes for t in tensors)
+        parameters = sum(f.summary.numel for f in snapshot.weight_files)
+        weights = sum(f.summary.nbytes for f in snapshot.weight_files)
         derived = False
     else:  # adapter_model.bin: never unpickled; PEFT saves adapters in fp32 unless told otherwise
         weights = snapshot.stored_weight_bytes or 0

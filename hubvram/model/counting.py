@@ -13,59 +13,51 @@ from collections.abc import Mapping
 
 from ..dtypes import CONFIG_DTYPE_BYTES, CONFIG_DTYPE_LABELS
 from ..errors import MalformedConfig, MissingField
-from ..fetch.safetensors import SafetensorsFile, TensorInfo
+from ..fetch.safetensors_types import (
+    BUFFER_SUFFIXES,
+    EMBEDDING_SUFFIXES,
+    LM_HEAD_NAMES,
+    LM_HEAD_SUFFIXES,
+    MASK_BUFFER_SUFFIXES,
+    PACKED_DTYPES,
+    QUANT_AUX_SUFFIXES,
+    QUANT_STATE,
+    SafetensorsFile,
+    TensorInfo,
+)
 from .config import clean_text
 from .facts import Architecture, ParameterCount
 from .families import is_gated_mlp
 
-# Stored tensors that are buffers, not parameters: rotary frequencies (Llama-2's inv_freq), GPT-2's
-# causal-mask buffers (attn.bias / attn.masked_bias, 4-D), BERT's position_ids.
-_BUFFER_SUFFIXES = ("rotary_emb.inv_freq", ".inv_freq", "position_ids", "token_type_ids", "rope.freqs")
-_MASK_BUFFER_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-# Quantization side tensors: GPTQ/AWQ scales and zero points, FP8 scales, bitsandbytes state, MXFP4 scales.
-_QUANT_AUX_SUFFIXES = (
-    ".scales",
-    ".qzeros",
-    ".g_idx",
-    "weight_scale",
-    "weight_scale_inv",
-    "input_scale",
-    "output_scale",
-    "k_scale",
-    "v_scale",
-    ".absmax",
-    ".quant_map",
-    ".nested_absmax",
-    ".nested_quant_map",
-    ".SCB",
-    ".weight_format",
-    "_scales",
-)
-_EMBEDDING_SUFFIXES = (
-    "embed_tokens.weight",
-    "wte.weight",
-    "word_embeddings.weight",
-    "shared.weight",
-    "embed_in.weight",
-    "tok_embeddings.weight",  # Meta's and Mistral's native names
-)
-_PACKED_DTYPES = frozenset({"I32", "U32", "U8"})  # the only storage _unpacked reads as packed values
-_LM_HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight")
-_LM_HEAD_NAMES = frozenset({"output.weight"})  # native checkpoints: the whole name, not a suffix
+# The name rules (buffers, quantization side tensors, embeddings, heads) live beside the summary that
+# keeps every tensor they name: fetch/safetensors_types.py.
 
 
 def count_parameters(
     files: tuple[SafetensorsFile, ...], arch: Architecture
 ) -> tuple[ParameterCount, int, tuple[str, ...]]:
-    """Exact parameters per dtype from headers, plus weight bytes in memory and notes for the user."""
+    """Exact parameters per dtype from headers, plus weight bytes in memory and notes for the user.
+
+    From each file's summary: tensors no rule names, summed per dtype and kind, then every named one
+    (buffers, embeddings, heads, packed storage) as before, one at a time.
+    """
     stored: dict[str, int] = {}
     params: dict[str, int] = {}
     buffers: dict[str, int] = {}
     aux_bytes = weights_bytes = 0
-    tensors = [t for f in files for t in f.tensors]
-    duplicates = _tied_duplicates(tensors, arch)
     mlx = mlx_quantization(arch) is not None
-    for tensor in tensors:  # hot loop (DeepSeek-V3: 92,000 tensors): fields unpacked once
+    summaries = [f.summary for f in files]
+    for group in (g for s in summaries for g in s.groups):  # no rule names these: no buffer, no tie
+        dtype, kind, _, numel, nbytes = group
+        stored[dtype] = stored.get(dtype, 0) + numel
+        weights_bytes += nbytes
+        if kind == "aux" or (kind == "biases" and mlx):
+            aux_bytes += nbytes
+        else:
+            params[dtype] = params.get(dtype, 0) + numel
+    tensors = [t for s in summaries for t in s.named]
+    duplicates = _tied_duplicates(tensors, arch)
+    for tensor in tensors:
         name, dtype, shape, start, end = tensor
         numel = math.prod(shape)
         stored[dtype] = stored.get(dtype, 0) + numel
@@ -78,7 +70,7 @@ def count_parameters(
         if _is_quant_aux(name) or (mlx and name.endswith(".biases")):
             aux_bytes += end - start
             continue
-        label, count = (dtype, numel) if dtype not in _PACKED_DTYPES else _unpacked(tensor, arch)
+        label, count = (dtype, numel) if dtype not in PACKED_DTYPES else _unpacked(tensor, arch)
         params[label] = params.get(label, 0) + count
     tied = sum(t.numel for t in tensors if t.name in duplicates)
     notes = _count_notes(buffers, tied, aux_bytes)
@@ -94,13 +86,13 @@ def count_parameters(
 
 
 def _is_buffer(name: str, shape: tuple[int, ...]) -> bool:
-    if name.endswith(_BUFFER_SUFFIXES):
+    if name.endswith(BUFFER_SUFFIXES):
         return True
-    return name.endswith(_MASK_BUFFER_SUFFIXES) and len(shape) == 4
+    return name.endswith(MASK_BUFFER_SUFFIXES) and len(shape) == 4
 
 
 def _is_quant_aux(name: str) -> bool:
-    return name.endswith(_QUANT_AUX_SUFFIXES) or ".quant_state." in name
+    return name.endswith(QUANT_AUX_SUFFIXES) or QUANT_STATE in name
 
 
 def mlx_quantization(arch: Architecture) -> tuple[int, int] | None:
@@ -152,17 +144,17 @@ def _tied_duplicates(tensors: list[TensorInfo], arch: Architecture) -> frozenset
     """An lm_head stored beside the embedding it is tied to is loaded as one tensor (Qwen3-0.6B)."""
     if arch.tie_word_embeddings is False:
         return frozenset()
-    embeddings = {t.shape for t in tensors if t.name.endswith(_EMBEDDING_SUFFIXES)}
+    embeddings = {t.shape for t in tensors if t.name.endswith(EMBEDDING_SUFFIXES)}
     return frozenset(t.name for t in tensors if _is_lm_head(t.name) and t.shape in embeddings)
 
 
 def _is_lm_head(name: str) -> bool:
-    return name.endswith(_LM_HEAD_SUFFIXES) or name in _LM_HEAD_NAMES
+    return name.endswith(LM_HEAD_SUFFIXES) or name in LM_HEAD_NAMES
 
 
 def stores_head_and_embedding(files: tuple[SafetensorsFile, ...]) -> bool:
-    names = [t.name for f in files for t in f.tensors]
-    return any(_is_lm_head(n) for n in names) and any(n.endswith(_EMBEDDING_SUFFIXES) for n in names)
+    names = [t.name for f in files for t in f.summary.named]  # both kinds are always named
+    return any(_is_lm_head(n) for n in names) and any(n.endswith(EMBEDDING_SUFFIXES) for n in names)
 
 
 def _count_notes(buffers: Mapping[str, int], tied: int, aux_bytes: int) -> tuple[str, ...]:
@@ -178,7 +170,7 @@ def _count_notes(buffers: Mapping[str, int], tied: int, aux_bytes: int) -> tuple
 
 
 def _sorted(counts: Mapping[str, int]) -> dict[str, int]:
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Finished scan rows kept by repo, commit, options and hubvram's code: a rescan of unchanged repos reads
-one small file per model (no request, no header re-parse, no estimate)."""
+one small file per model, the repo's cache file (no request, no header re-parse, no estimate)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import __version__
-from ..fetch.cache import cache_root, cached_sha, read_json_file, write_json_file
+from ..fetch.cache import put, read_model, sha_in, update_model
 from ..fetch.load import looks_local
 from ..gpus import Gpu
 from ..report import RunOptions
@@ -22,8 +22,9 @@ ROW_FORMAT = 4  # 4: the serving columns beside each GPU's fit
 class RowCache:
     """Finished rows keyed by repo, commit sha, the options and GPUs asked for, and hubvram's code.
 
-    Beside hubvram's snapshot cache (cache.py, same TTL for branches): a rescan of unchanged repos
-    then costs one small file read per model, not a header re-parse and an estimate. The key holds
+    In hubvram's cache file of the repo, beside its snapshots (fetch/cache.py, same TTL for branches): a
+    rescan of unchanged repos then costs one small file read per model, not a header re-parse and an
+    estimate. The key holds
     a hash of the modules that compute a row, so a changed estimator never serves an old number.
     Rows of local directories and failed rows are never cached.
     """
@@ -34,18 +35,23 @@ class RowCache:
         placed = [[gpu.name, gpu.memory_bytes] for gpu in gpus]
         key = json.dumps([ROW_FORMAT, _code_fingerprint(), asked, placed], sort_keys=True, default=repr)
         self.digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        self.root = cache_root() / "scan-rows"
 
     def lookup(self, model: str, revision: str | None, index: int) -> ScanRow | None:
         """The row of the commit the revision names, if that ref is fresh in the snapshot cache."""
         if looks_local(model) or "/" not in model:
             return None
-        sha = cached_sha(model, revision)
-        return self.get(model, revision, sha, index) if sha else None
+        record = read_model(model)
+        sha = sha_in(record, revision)
+        return self._row(record, model, revision, sha, index) if sha else None
 
     def get(self, model: str, revision: str | None, sha: str | None, index: int) -> ScanRow | None:
-        record = read_json_file(self._path(model, sha)) if sha else None
-        if not record or record.get("sha") != sha:
+        return self._row(read_model(model), model, revision, sha, index) if sha else None
+
+    def _row(
+        self, cached: dict | None, model: str, revision: str | None, sha: str, index: int
+    ) -> ScanRow | None:
+        record = (cached or {}).get("rows", {}).get(self._key(sha))
+        if not isinstance(record, dict) or record.get("sha") != sha:
             return None
         try:
             return ScanRow(
@@ -79,10 +85,10 @@ class RowCache:
             "totals": [list(pair) for pair in row.totals],
             "gpus": [[g.name, g.fits, g.gpus_needed, list(g.serving)] for g in row.gpus],
         }
-        write_json_file(self._path(row.model, row.sha), record)
+        update_model(row.model, lambda cached: put(cached["rows"], self._key(row.sha), record))
 
-    def _path(self, model: str, sha: str) -> Path:
-        return self.root / ("models--" + model.replace("/", "--")) / f"{sha}-{self.digest}.json"
+    def _key(self, sha: str) -> str:
+        return f"{sha}-{self.digest}"  # in the repo's cache file, beside its snapshots (fetch/cache.py)
 
 
 def _number(value: object) -> float | int | None:

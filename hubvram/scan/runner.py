@@ -14,10 +14,10 @@ processes (fetch.workers.DecoderPool), so that decoding DeepSeek-V3's 11.6 MB do
 Rows are yielded in completion order (JSONL streams them as they come); ``ScanRow.index`` is the
 model's position in the input, and ``in_input_order`` sorts them back for tables.
 
-Cache: beside hubvram's snapshot cache (config + parsed headers by commit, fetch/cache.py), finished rows
-are kept by repo, commit sha, options and a hash of the code that computes them (row_cache.RowCache). A rescan
-of unchanged repos reads one small file per model: no request, no header re-parse, no estimate.
-`refresh=True` bypasses both.
+Cache: beside hubvram's snapshot cache (config + header summaries by commit, fetch/cache.py), in the same
+file per repo, finished rows are kept by commit sha, options and a hash of the code that computes them
+(row_cache.RowCache). A rescan of unchanged repos reads one small file per model: no request, no header
+re-parse, no estimate. `refresh=True` bypasses both.
 
 A failure is a row with ``error`` set (the one-line HubVramError message), never an exception:
 the scan goes on. Ctrl-C stops submitting new models; the caller writes what finished.

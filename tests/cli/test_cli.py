@@ -215,9 +215,9 @@ def test_damaged_cache_entry_is_refetched(hub):
 
     first = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")
     sha = json.loads(first.output)["sha"]
-    entry = cache.cache_root() / "models--Qwen--Qwen3-0.6B" / "snapshots" / f"{sha}.json"
+    entry = cache.model_path("Qwen/Qwen3-0.6B")
     record = json.loads(entry.read_text())
-    record["config"] = ["not", "a", "dict"]
+    record["snapshots"][sha]["config"] = ["not", "a", "dict"]
     entry.write_text(json.dumps(record))
     hub.reset()
     again = run("Qwen/Qwen3-0.6B", "--format", "json", "--gpu", "4090")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,13 @@ def test_a_worker_returns_the_same_checked_tensors(qwen3_moe_answer):
         offloaded = pool.sharded_files(qwen3_moe_answer)
         assert pool._executor is not None  # it really ran in a worker process
     in_process = sharded_files(qwen3_moe_answer)
-    assert offloaded == in_process
-    assert sum(len(f.tensors) for f in offloaded) == 18_867  # 48 layers x 393 + embed, norm, lm_head
-    tensor = offloaded[0].tensors[0]
-    assert type(tensor) is type(in_process[0].tensors[0]) and tensor.numel == in_process[0].tensors[0].numel
+    assert offloaded == in_process  # the same files: names, metadata, bytes and summaries
+    # A worker sends back what the estimate needs of each header (its summary), not every tensor
+    assert sum(f.tensor_count for f in offloaded) == 18_867  # 48 layers x 393 + embed, norm, lm_head
+    assert sum(len(f.tensors) for f in in_process) == 18_867
+    group, tensor = offloaded[0].summary.groups[0], offloaded[0].summary.named[0]
+    assert type(group) is type(in_process[0].summary.groups[0]) and group == in_process[0].summary.groups[0]
+    assert type(tensor) is type(in_process[0].tensors[0]) and tensor in in_process[0].tensors
 
 
 def test_a_malformed_answer_fails_the_same_way_in_a_worker():
@@ -136,10 +140,10 @@ def spawned(monkeypatch):
     monkeypatch.setattr(workers.DecoderPool, "_started", started)
     real_give_up = workers.DecoderPool._give_up
 
-    def give_up(self):
+    def give_up(self, wait=False):
         if not self._closed:  # not the end of the scan: a worker died, hung or could not start
             took.append("gave up")  # decoded in-process after all
-        real_give_up(self)
+        real_give_up(self, wait)
 
     monkeypatch.setattr(workers.DecoderPool, "_give_up", give_up)
     return took
@@ -172,3 +176,42 @@ def test_a_closed_pool_decodes_nothing_more(qwen3_moe_answer):
     pool.close()
     with pytest.raises(Cancelled):
         pool.sharded_files(qwen3_moe_answer)
+
+
+def test_an_answer_goes_to_the_worker_in_a_file_removed_after(monkeypatch, qwen3_moe_answer):
+    seen = []
+    real = workers._spooled
+
+    @contextmanager
+    def spooled(raw):
+        with real(raw) as path:
+            seen.append(path)
+            assert path is not None and Path(path).read_bytes() == raw
+            yield path
+
+    monkeypatch.setattr(workers, "_spooled", spooled)
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+    assert len(seen) == 1 and not Path(seen[0]).exists()
+
+
+def test_without_a_temporary_file_the_answer_goes_through_the_pipe(monkeypatch, qwen3_moe_answer):
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workers.tempfile, "mkstemp", no_room)
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+        assert not pool._broken
+
+
+def test_a_file_gone_before_the_worker_reads_it_is_decoded_here(monkeypatch, qwen3_moe_answer, tmp_path):
+    @contextmanager
+    def vanished(raw):
+        yield str(tmp_path / "gone")
+
+    monkeypatch.setattr(workers, "_spooled", vanished)
+    assert workers._decode_file(str(tmp_path / "gone")) == ("unread", "FileNotFoundError")
+    with workers.DecoderPool(workers=1) as pool:
+        assert pool.sharded_files(qwen3_moe_answer) == sharded_files(qwen3_moe_answer)
+        assert not pool._broken  # the pool is fine: only that answer was decoded here
