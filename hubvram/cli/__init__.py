@@ -13,6 +13,9 @@ so that `hubvram --help` starts fast.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from click_default_group import DefaultGroup
 
@@ -102,5 +105,22 @@ cli.add_command(scan_command)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli.main(prog_name="hubvram")
+    """Console-script entry point.
+
+    Ends with os._exit once the output is flushed. By then the answer is written and a scan has shut its
+    pools down (scan/runner.py closes them with the rows); what the interpreter's own teardown would add,
+    joining idle pool threads and freeing every module, is ~50 ms the user waits for and nothing else
+    (measured after a 4-model scan: summary at 0.42 s, process gone 50-65 ms later). A cache write cut
+    short could only be one still in flight after Ctrl-C, and a cut entry is re-read, never trusted.
+    """
+    try:
+        cli.main(prog_name="hubvram")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError, ValueError):  # a reader that left, a closed stream
+            code = code or 1
+    os._exit(code)

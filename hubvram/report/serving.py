@@ -18,9 +18,6 @@ from ..estimator import Estimate
 from ..estimator.gguf import PartialOffload
 from ..estimator.llamacpp_options import LLAMACPP_COMMIT
 from ..estimator.options import ENGINES
-from ..estimator.serving import speed_options_for, vllm_options_for
-from ..estimator.speed import tokens_per_second
-from ..estimator.vllm import vllm_fit
 from ..gpus import Fit, Gpu
 from ..model import ModelFacts
 
@@ -69,6 +66,9 @@ def scenario_speeds(
     """tokens/s bounds of each inference scenario that runs on this GPU (on one card, or on the cards its
     --tensor-parallel names); None for training, for what does not fit, and for a GGUF variant whose header
     was not read (its tensor types are not known)."""
+    from ..estimator.serving import speed_options_for  # lazy: a scan without serving columns needs none
+    from ..estimator.speed import tokens_per_second
+
     speeds = []
     for e, f in zip(estimates, fits, strict=True):
         o = e.options
@@ -114,6 +114,9 @@ def engine_serving(
 def _vllm(
     facts: ModelFacts, estimates: Sequence[Estimate], gpu: Gpu, settings: VllmSettings
 ) -> dict[str, Any] | None:
+    from ..estimator.serving import vllm_options_for  # lazy: vLLM's model loads only when asked for
+    from ..estimator.vllm import vllm_fit
+
     # vLLM loads the checkpoint as stored (a float one it may cast to --dtype): a re-quantized what-if is
     # another repo, so the stored (or an asked-for float) precision is what it serves
     index = next(
