@@ -57,7 +57,13 @@ def _summary(report: Report, *, markdown: bool) -> str:
     shape = [f"{arch.num_layers} layers" if arch.num_layers else None]
     if arch.hidden_size:
         shape.append(f"hidden {arch.hidden_size}")
-    if arch.num_attention_heads:
+    if arch.num_attention_heads and arch.kv_lora_rank and arch.qk_nope_head_dim:
+        qk = arch.qk_nope_head_dim + (arch.qk_rope_head_dim or 0)
+        shape.append(
+            f"{arch.num_attention_heads} heads (MLA: q/k head {qk}, v head {arch.v_head_dim or qk}, "
+            f"KV latent {arch.kv_lora_rank} + rope {arch.qk_rope_head_dim or 0})"
+        )
+    elif arch.num_attention_heads:
         shape.append(
             f"{arch.num_attention_heads} heads ({arch.kv_heads} KV, head_dim {arch.attention_head_dim})"
         )

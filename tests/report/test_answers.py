@@ -118,3 +118,13 @@ def test_one_verdict_line_per_gpu_on_top(hub):
     head = " ".join(head.split())  # one line per GPU, wrapped at 100 columns
     assert head.startswith("RTX 4090 inference in fp16 fits, 8.6 GiB free, up to 4,096 tokens")
     assert "RTX 4060 inference in int4 fits" in head and "; inference in fp16 needs 3 cards;" in head
+
+
+def test_an_mla_model_shows_its_attention_as_it_is_laid_out(hub):
+    """DeepSeek-V3: hidden / heads = 56 is no head size it has; q/k heads are 128 + 64, v heads 128, and
+    the KV cache holds the 512-wide latent plus the 64 rope dimensions (config.json)."""
+    text = " ".join(run("deepseek-ai/DeepSeek-V3", "--mode", "inference", "--gpu", "H100").output.split())
+    assert "128 heads (MLA: q/k head 192, v head 128, KV latent 512 + rope 64)" in text
+    assert "head_dim 56" not in text
+    llama = " ".join(run("meta-llama/Llama-2-7b-hf", "--mode", "inference", "--gpu", "H100").output.split())
+    assert "32 heads (32 KV, head_dim 128)" in llama
