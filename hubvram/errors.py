@@ -13,6 +13,8 @@ import importlib.util
 def printable(text: str, limit: int = 80) -> str:
     """Hostile text fit for a one-line message: clipped, control characters (terminal escapes) as '?'."""
     clipped = text if len(text) <= limit else text[: limit - 3] + "..."
+    if clipped.isprintable():  # the common case, in C: no character to replace
+        return clipped
     return "".join(c if c.isprintable() else "?" for c in clipped)
 
 
