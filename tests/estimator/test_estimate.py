@@ -125,6 +125,20 @@ def facts(arch: Architecture, params: int, dtype: str = "F16", bytes_per: int = 
 
 
 LLAMA2 = facts(LLAMA2_7B, LLAMA2_PARAMS, model="meta-llama/Llama-2-7b-hf")
+# Qwen/Qwen3-0.6B's config.json, the fields the estimate reads
+QWEN3_0_6B = Architecture(
+    model_type="qwen3",
+    hidden_size=1024,
+    num_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    head_dim=128,
+    intermediate_size=3072,
+    vocab_size=151936,
+    tie_word_embeddings=True,
+    torch_dtype="bfloat16",
+    hidden_act="silu",
+)
 
 
 # --- KV cache ---------------------------------------------------------------------------------------------
@@ -441,19 +455,7 @@ def test_loss_upcasts_logits_to_fp32_and_backward_holds_three_copies():
 
 
 def test_tied_embeddings_sum_two_gradients_at_the_end_of_backward():
-    qwen3 = Architecture(
-        model_type="qwen3",
-        hidden_size=1024,
-        num_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        intermediate_size=3072,
-        vocab_size=151936,
-        tie_word_embeddings=True,
-        torch_dtype="bfloat16",
-    )
-    facts_ = facts(qwen3, 596_049_920, "BF16")
+    facts_ = facts(QWEN3_0_6B, 596_049_920, "BF16")
     est = estimate(facts_, EstimateOptions(mode="training", seq_len=8, optimizer="sgd", overhead=0))
     assert est.peak_phase == "backward"
     assert est.components["activations"] == 2 * 151936 * 1024 * 2
@@ -462,21 +464,8 @@ def test_tied_embeddings_sum_two_gradients_at_the_end_of_backward():
 
 def test_qwen3_training_matches_the_measured_peak():
     # benchmarks/accuracy.py: Qwen3-0.6B bf16, AdamW, batch 2, seq 512 peaked at 7.512 GB (CPU profiler)
-    qwen3 = Architecture(
-        model_type="qwen3",
-        hidden_size=1024,
-        num_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        intermediate_size=3072,
-        vocab_size=151936,
-        tie_word_embeddings=True,
-        torch_dtype="bfloat16",
-        hidden_act="silu",
-    )
     est = estimate(
-        facts(qwen3, 596_049_920, "BF16"),
+        facts(QWEN3_0_6B, 596_049_920, "BF16"),
         EstimateOptions(mode="training", batch_size=2, seq_len=512, overhead=0),
     )
     assert abs(est.total - 7_512_000_000) / 7_512_000_000 < 0.01
